@@ -1,0 +1,72 @@
+"""The failures a user sees.
+
+Every expected failure is a ``CghistoryError``; the entry point renders it once, as one line on
+stderr, and exits with its status. Anything else is a bug, shown in full only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 control characters (ESC, BEL, CSI, ...), which a hostile server could use to rewrite
+# the user's terminal; tabs and newlines are folded too, because an error is one line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def sanitize(text: object, limit: int = 200) -> str:
+    """Make foreign text (server answers, file content) safe to print in a one-line message."""
+    cleaned = " ".join(str(text).split())
+    cleaned = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", cleaned)
+    if len(cleaned) > limit:
+        cleaned = cleaned[: limit - 3] + "..."
+    return cleaned
+
+
+class CghistoryError(Exception):
+    """A failure the user can act on; ``str()`` is the whole message."""
+
+    exit_code = 1
+
+
+class UsageError(CghistoryError):
+    """The command line itself is wrong (docker uses 125 for these in `docker run`; we use 2)."""
+
+    exit_code = 2
+
+
+class InvalidReference(CghistoryError):
+    """An image reference that cannot be parsed or is not allowed here."""
+
+
+class TimeSpecError(UsageError):
+    """A date, time or age value that cannot be read."""
+
+
+class ConfigError(CghistoryError):
+    """The docker config file or a credential helper is broken."""
+
+
+class RegistryError(CghistoryError):
+    """The registry failed, refused, or answered something that cannot be trusted."""
+
+
+class AuthError(RegistryError):
+    """The registry refused the credentials (or their absence)."""
+
+
+class NotFoundError(RegistryError):
+    """The repository or tag does not exist."""
+
+
+class EngineError(CghistoryError):
+    """The Docker engine is unreachable or failed."""
+
+
+class SelectionError(CghistoryError):
+    """No build, or more than one, matches what the user asked for."""
+
+
+class Interrupted(CghistoryError):
+    """The user (or the docker CLI closing the plugin socket) asked us to stop."""
+
+    exit_code = 130

@@ -1,0 +1,268 @@
+"""A tag's builds: parse registry pages, merge them, plan time windows, choose a build.
+
+The history API returns at most ``PAGE_CAP`` records per response, oldest first, bounded by
+``start``/``end``. Everything here is pure: the registry adapter fetches what ``plan_windows``
+asks for and hands the pages back to ``merge``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from .errors import RegistryError, SelectionError, sanitize
+from .reference import DIGEST_RE
+from .timespec import format_timestamp, parse_timestamp
+
+PAGE_CAP = 1000
+# Windows are sized to hold this many builds at the observed rate, well under the cap, so an
+# uneven rate rarely fills one (a full window is continued, so that only costs a request).
+WINDOW_TARGET = 700
+MAX_WINDOWS = 64
+# Earliest and latest timestamps we accept from a registry; anything outside is nonsense.
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_LATEST_SKEW = timedelta(days=2)
+
+
+@dataclass(frozen=True, order=True)
+class Build:
+    """One build of a tag: the digest the tag pointed at from ``updated`` on."""
+
+    updated: datetime
+    digest: str
+
+    @property
+    def short(self) -> str:
+        return self.digest.split(":", 1)[1][:12]
+
+
+def parse_page(payload: object, registry: str, now: datetime) -> list[Build]:
+    """Validate one history response; anything untrustworthy is a ``RegistryError``.
+
+    Accepts both key spellings (``updateTimestamp``/``digest`` and the early
+    ``UpdateTimestamp``/``Digest``) and every RFC 3339 form. Server text is never echoed raw.
+    """
+    where = f"registry {sanitize(registry)} sent an invalid history"
+    if not isinstance(payload, dict) or not isinstance(payload.get("history"), list):
+        raise RegistryError(f"{where}: expected an object with a 'history' list")
+    builds = []
+    for position, entry in enumerate(payload["history"]):
+        if not isinstance(entry, dict):
+            raise RegistryError(f"{where}: entry {position} is not an object")
+        digest = entry.get("digest", entry.get("Digest"))
+        stamp = entry.get("updateTimestamp", entry.get("UpdateTimestamp"))
+        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+            raise RegistryError(f"{where}: entry {position} has an invalid digest")
+        if not isinstance(stamp, str):
+            raise RegistryError(f"{where}: entry {position} has no timestamp")
+        try:
+            updated = parse_timestamp(stamp)
+        except (ValueError, OverflowError):
+            raise RegistryError(f"{where}: entry {position} has an invalid timestamp") from None
+        if not _EARLIEST <= updated <= now + _LATEST_SKEW:
+            raise RegistryError(f"{where}: entry {position} has a timestamp out of range")
+        builds.append(Build(updated, digest))
+    return builds
+
+
+def merge(pages: Iterable[Iterable[Build]]) -> list[Build]:
+    """All builds of overlapping pages, each once, newest first, whatever order pages came in."""
+    unique = {(build.updated, build.digest): build for page in pages for build in page}
+    return sorted(unique.values(), reverse=True)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A ``start``/``end`` pair for one request; ``None`` leaves that side open."""
+
+    start: datetime | None
+    end: datetime | None
+
+    def contains(self, moment: datetime) -> bool:
+        return (self.start is None or moment >= self.start) and (
+            self.end is None or moment <= self.end
+        )
+
+
+def is_full(page: Sequence[Build]) -> bool:
+    """A page at the cap may have been cut: more builds may follow its newest one."""
+    return len(page) >= PAGE_CAP
+
+
+def continuation(window: Window, page: Sequence[Build]) -> Window:
+    """The window that reads on after a full page: from its newest entry (inclusive) on.
+
+    Starting at the newest entry rather than just after it keeps builds that share that
+    timestamp; the repeat is removed by ``merge``. A page that does not move forward means a
+    registry that ignores ``start``, which would loop forever: refuse it.
+    """
+    newest = max(build.updated for build in page)
+    if window.start is not None and newest <= window.start:
+        raise RegistryError(
+            "the registry keeps answering the same full page of history (it ignores 'start'); "
+            "stopping instead of looping"
+        )
+    return Window(newest, window.end)
+
+
+def plan_windows(first_page: Sequence[Build], end: datetime) -> list[Window]:
+    """Split the time after a full first page into windows that can be fetched at once.
+
+    The first (oldest) page tells the tag's build rate; windows are sized to hold about
+    ``WINDOW_TARGET`` builds at that rate, so they are rarely full. Adjacent windows share their
+    boundary instant (both sides inclusive), and ``merge`` removes the repeat.
+    """
+    oldest = min(build.updated for build in first_page)
+    newest = max(build.updated for build in first_page)
+    if newest >= end:
+        return []
+    seconds_per_build = max((newest - oldest).total_seconds() / max(len(first_page) - 1, 1), 1)
+    remaining = (end - newest).total_seconds()
+    count = min(MAX_WINDOWS, max(1, math.ceil(remaining / (seconds_per_build * WINDOW_TARGET))))
+    step = (end - newest) / count
+    bounds = [newest + step * index for index in range(count)] + [end]
+    windows = [Window(bounds[i], bounds[i + 1]) for i in range(count)]
+    # The last window stays open-ended so that a build pushed while we read is not lost.
+    windows[-1] = Window(windows[-1].start, None)
+    return windows
+
+
+# --- choosing a build ----------------------------------------------------------------------
+
+
+def by_index(builds: Sequence[Build], index: int) -> Build:
+    """The build numbered ``index`` in the listing (0 = newest)."""
+    if index < 0:
+        raise SelectionError(f"index {index} is negative; 0 is the newest build")
+    if index >= len(builds):
+        raise SelectionError(
+            f"index {index} is out of range: the tag has {len(builds)} "
+            f"build{'s' if len(builds) != 1 else ''} (0 to {len(builds) - 1})"
+        )
+    return builds[index]
+
+
+def normalise_digest_prefix(text: str) -> str:
+    """``sha256:abc123`` or ``abc123`` → ``abc123``; at least 6 lowercase hex characters."""
+    value = text.strip().lower()
+    if value.startswith("sha256:"):
+        value = value[len("sha256:") :]
+    if len(value) < 6 or len(value) > 64 or any(c not in "0123456789abcdef" for c in value):
+        raise SelectionError(
+            f"invalid digest {sanitize(text)!r}: give sha256: and 64 hex characters, "
+            "or a prefix of at least 6"
+        )
+    return value
+
+
+def by_digest(builds: Sequence[Build], text: str) -> tuple[int, Build]:
+    """The build whose digest is ``text`` or starts with it; ambiguity lists the candidates."""
+    prefix = normalise_digest_prefix(text)
+    matches = [(i, b) for i, b in enumerate(builds) if b.digest[7:].startswith(prefix)]
+    distinct = {b.digest for _, b in matches}
+    if not matches:
+        raise SelectionError(f"no build of this tag has a digest starting with {prefix}")
+    if len(distinct) > 1:
+        listed = ", ".join(f"#{i} {b.short}" for i, b in matches[:10])
+        more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+        raise SelectionError(f"digest prefix {prefix} is ambiguous: {listed}{more}")
+    # The same digest can recur (a rebuild that produced identical content): take the newest.
+    return matches[0]
+
+
+def at(builds: Sequence[Build], moment: datetime) -> tuple[int, Build]:
+    """The build the tag pointed at, at ``moment``: the newest one updated at or before it."""
+    for index, build in enumerate(builds):
+        if build.updated <= moment:
+            return index, build
+    if builds:
+        raise SelectionError(
+            f"{format_timestamp(moment)} is before the tag's first build "
+            f"({format_timestamp(builds[-1].updated)})"
+        )
+    raise SelectionError("the tag has no builds")
+
+
+def cooldown(builds: Sequence[Build], age: timedelta, now: datetime) -> tuple[int, Build]:
+    """The newest build at least ``age`` old (registries may refuse younger digests)."""
+    try:
+        return at(builds, now - age)
+    except SelectionError:
+        if builds:
+            raise SelectionError(
+                f"no build is old enough: the oldest ({format_timestamp(builds[-1].updated)}) "
+                f"is younger than the cooldown"
+            ) from None
+        raise
+
+
+# --- reading a whole window through a fetch function ------------------------------------------
+# ``fetch(window)`` performs one request; ``parallel(fn, items)`` maps concurrently. Both are
+# supplied by the registry adapter, which keeps this logic testable without HTTP.
+
+Fetch = Callable[[Window], list[Build]]
+ParallelMap = Callable[[Callable[[Window], list[Build]], list[Window]], list[list[Build]]]
+# How far back the first guess for ``--last N`` looks: nightly tags build about once a day.
+_GUESS_PER_BUILD = timedelta(hours=36)
+_MAX_CONTINUATIONS = 10_000
+
+
+def read_window(fetch: Fetch, window: Window) -> list[Build]:
+    """Everything in ``window``: one request, plus continuations while pages come back full."""
+    collected: list[Build] = []
+    for _ in range(_MAX_CONTINUATIONS):
+        page = fetch(window)
+        collected.extend(page)
+        if not is_full(page):
+            return collected
+        window = continuation(window, page)
+    raise RegistryError("the registry's history never ends; stopping")
+
+
+def read_all(fetch: Fetch, parallel: ParallelMap, window: Window, now: datetime) -> list[Build]:
+    """Every build in ``window``, newest first, with the windows after the first read at once."""
+    first = fetch(window)
+    if not is_full(first):
+        return merge([first])
+    rest = plan_windows(first, window.end or now)
+    if window.end is not None and rest:
+        rest[-1] = Window(rest[-1].start, window.end)
+    pages = parallel(lambda part: read_window(fetch, part), rest)
+    return merge([first, *pages])
+
+
+def read_newest(
+    fetch: Fetch, parallel: ParallelMap, count: int, window: Window, now: datetime
+) -> list[Build]:
+    """The newest ``count`` builds in ``window``, without reading the whole history.
+
+    First a guess at how far back ``count`` builds go (nightly builds: about a day each). If
+    that falls short, the oldest page before it tells where the history starts and its build
+    rate; then windows of that rate are read backward until ``count`` builds are known.
+    """
+    top = window.end or now
+    guess_start = top - _GUESS_PER_BUILD * max(count, 1)
+    if window.start is not None and guess_start <= window.start:
+        return read_all(fetch, parallel, window, now)[:count]
+    found = read_window(fetch, Window(guess_start, window.end))
+    if len(merge([found])) >= count:
+        return merge([found])[:count]
+    # Before the guess: the oldest page tells where the history starts and how dense it is.
+    older = fetch(Window(window.start, guess_start))
+    if not is_full(older):
+        return merge([found, older])[:count]
+    # Walk backward from the guess toward the oldest page, a rate-sized window at a time.
+    oldest_end = max(build.updated for build in older)
+    spacing = (oldest_end - min(b.updated for b in older)) / max(len(older) - 1, 1)
+    span = max(spacing * WINDOW_TARGET, timedelta(minutes=1))
+    recent = [found]
+    upper = guess_start
+    while len(merge(recent)) < count and upper > oldest_end:
+        lower = max(upper - span, oldest_end)
+        recent.append(read_window(fetch, Window(lower, upper)))
+        upper = lower
+    if len(merge(recent)) >= count:
+        return merge(recent)[:count]
+    return merge([*recent, older])[:count]

@@ -1,0 +1,112 @@
+"""WHEN and AGE values: ``2024-06-01``, ``2024-06-01T09:30:00Z``, ``90m``, ``12h``, ``7d``, ``2w``.
+
+A WHEN is a moment: an ISO 8601 date (midnight UTC), an RFC 3339 date-time (UTC when no
+offset is given), ``now``, or an age (that long before now). An AGE is a duration. Pure: the
+caller passes ``now``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+from .errors import TimeSpecError, sanitize
+
+_AGE_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.IGNORECASE)
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# RFC 3339 plus the shapes people type: space for 'T', any number of fractional digits.
+_DATETIME_RE = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
+    r"\s*([Zz]|[+-]\d{2}:?\d{2})?$"
+)
+
+
+def parse_age(text: str) -> timedelta:
+    """Read an AGE such as ``90m``, ``12h``, ``7d`` or ``2w``."""
+    match = _AGE_RE.match(text)
+    if not match:
+        raise TimeSpecError(
+            f"invalid age {sanitize(text)!r}: use a number and a unit s, m, h, d or w (e.g. 7d)"
+        )
+    return timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Read an RFC 3339 / ISO 8601 date or date-time; the result is aware and in UTC.
+
+    Raises ``ValueError`` for anything else, so callers can word the error for their context
+    (a user's flag, or a registry's answer).
+    """
+    match = _DATETIME_RE.match(text.strip())
+    if not match:
+        raise ValueError(f"not an ISO 8601 date or date-time: {text!r}")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    micro = int((fraction or "0")[:6].ljust(6, "0"))
+    tz = timezone.utc
+    if zone and zone not in "Zz":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        if offset >= timedelta(hours=24):
+            raise ValueError(f"offset out of range: {text!r}")
+        tz = timezone(sign * offset)
+    moment = datetime(
+        int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+        micro, tzinfo=tz,
+    )
+    return moment.astimezone(timezone.utc)
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """Read a WHEN: a date, a date-time, ``now``, or an age meaning that long ago."""
+    stripped = text.strip()
+    if stripped.lower() == "now":
+        return now
+    if _AGE_RE.match(stripped):
+        return now - parse_age(stripped)
+    try:
+        return parse_timestamp(stripped)
+    except (ValueError, OverflowError):
+        raise TimeSpecError(
+            f"invalid time {sanitize(text)!r}: use a date (2024-06-01), a date-time "
+            "(2024-06-01T09:30:00Z) or an age (7d, 12h, 90m, 2w)"
+        ) from None
+
+
+def format_timestamp(moment: datetime) -> str:
+    """RFC 3339 in UTC with ``Z``; seconds precision unless the moment has a fraction."""
+    moment = moment.astimezone(timezone.utc)
+    if moment.microsecond:
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0")
+    else:
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    return text + "Z"
+
+
+def format_query_time(moment: datetime, round_up: bool = False) -> str:
+    """The form the history API takes for ``start``/``end``: millisecond RFC 3339 in UTC.
+
+    A start is rounded down and an end up, so that a window never loses its edge builds.
+    """
+    moment = moment.astimezone(timezone.utc)
+    if round_up and moment.microsecond % 1000:
+        moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def format_age(delta: timedelta) -> str:
+    """Docker's "2 days ago" style, compact: ``45 seconds``, ``3 hours``, ``12 days``."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "in the future"
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400 * 7, "week"),
+                       (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
