@@ -1,0 +1,141 @@
+"""The command line: argparse built from ``spec``, dispatch, and the one place errors render.
+
+``docker cghistory ARGS`` arrives as ``docker-cghistory cghistory ARGS``; both spellings run
+the same code. Every expected failure ends as one line on stderr; ``--debug`` adds tracebacks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from . import __version__, log, spec
+from .errors import CghistoryError, UsageError, sanitize
+from .plugin import NAME, program_name, watch_socket
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message}. See '{self.prog} --help'")
+
+
+def _add_option(parser: argparse.ArgumentParser, opt: spec.Opt) -> argparse.Action:
+    kwargs: dict = {"help": opt.help, "dest": opt.dest}
+    if opt.action in ("store", "append"):
+        kwargs["metavar"] = opt.value
+        kwargs["action"] = opt.action
+        if opt.kind == "int":
+            kwargs["type"] = int
+    else:
+        kwargs["action"] = opt.action
+    return parser.add_argument(*opt.flags, **kwargs)
+
+
+def build_parser(command: spec.Command, prog: str, completers: bool = False) -> Parser:
+    """The parser for one command, with the global options (and completers, for argcomplete)."""
+    is_default = command is spec.DEFAULT_COMMAND
+    parser = Parser(
+        prog=prog if is_default else f"{prog} {command.name}",
+        description=command.description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_epilog(prog) if is_default else None,
+        allow_abbrev=False,
+    )
+    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    for opt in (*spec.GLOBAL, *command.opts):
+        action = _add_option(parser, opt)
+        if completers:
+            action.completer = _completer(opt.complete)  # type: ignore[attr-defined]
+    for arg in command.args:
+        nargs = "*" if arg.many and arg.optional else "+" if arg.many else (
+            "?" if arg.optional else None)
+        if command is spec.BISECT and arg.dest == "command":
+            nargs = argparse.REMAINDER
+        action = parser.add_argument(arg.dest, metavar=arg.value, help=arg.help, nargs=nargs)
+        if completers:
+            action.completer = _completer(arg.complete)  # type: ignore[attr-defined]
+    return parser
+
+
+def _completer(kind: str | None):
+    if kind is None:
+        return None
+    from .complete import argcomplete_completer
+
+    return argcomplete_completer(kind)
+
+
+def _epilog(prog: str) -> str:
+    lines = ["commands:"]
+    for command in spec.COMMANDS:
+        lines.append(f"  {command.name:<12}{command.help}")
+    lines += ["", f"With no command, {prog} IMAGE[:TAG] lists the tag's builds.",
+              f"Run '{prog} COMMAND --help' for a command's options."]
+    return "\n".join(lines)
+
+
+def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace]:
+    command, position = spec.find_command(words)
+    if position >= 0:
+        words = words[:position] + words[position + 1 :]
+    parser = build_parser(command, prog)
+    if command is spec.BISECT and "--" in words:
+        # Everything after "--" is the test command, flags included.
+        split = words.index("--")
+        namespace = parser.parse_args(words[:split])
+        namespace.command = words[split + 1 :]
+        return command, namespace
+    return command, parser.parse_args(words)
+
+
+def run(words: list[str]) -> int:
+    invoked_by_docker = words[:1] == [NAME]
+    if invoked_by_docker:
+        words = words[1:]
+        watch_socket()
+    prog = program_name(invoked_by_docker)
+    debug = "--debug" in words
+    log.enable(debug)
+    context = None
+    try:
+        command, args = parse(words, prog)
+        from .context import Context
+
+        context = Context(
+            program=prog, registry=args.registry, org=args.org,
+            insecure_registries=args.insecure_registries, debug=args.debug,
+        )
+        module = importlib.import_module(f".commands.{command.name}", __package__)
+        return int(module.run(args, context) or 0)
+    except CghistoryError as error:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(f"{prog}: {error}\n")
+        return error.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error worth a message.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as error:  # a bug: one line unless --debug
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        sys.stderr.write(
+            f"{prog}: unexpected error: {type(error).__name__}: {sanitize(error)} "
+            "(run with --debug for details)\n"
+        )
+        return 1
+    finally:
+        if context is not None:
+            context.close()

@@ -1,0 +1,81 @@
+"""``docker cghistory [list] IMAGE[:TAG]``: every build of a tag, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .. import output
+from ..context import Context
+from ..errors import UsageError
+from ..history import Build
+from ..reference import Reference
+from ..timespec import format_age, format_timestamp, parse_when, utcnow
+
+FIELDS = ("Index", "Updated", "Age", "Digest", "Reference", "Tag", "Local")
+JSON_FIELDS = ("Index", "Updated", "Digest", "Reference", "Tag")
+HEADERS = {"Index": "#", "Updated": "UPDATED", "Age": "AGE", "Digest": "DIGEST",
+           "Reference": "REFERENCE", "Tag": "TAG", "Local": "LOCAL"}
+
+
+def fetch_builds(args: argparse.Namespace, context: Context) -> tuple[Reference, list[Build]]:
+    """The reference and its builds as ``--since``/``--until``/``--last`` ask."""
+    reference = context.parse(args.image)
+    now = utcnow()
+    since = parse_when(args.since, now) if args.since else None
+    until = parse_when(args.until, now) if args.until else None
+    if since and until and since > until:
+        raise UsageError("--since is later than --until")
+    if args.last is not None and args.last < 1:
+        raise UsageError("--last takes a number of builds, 1 or more")
+    client = context.client(reference.registry)
+    builds = client.history(reference, since=since, until=until, last=args.last)
+    return reference, builds
+
+
+def rows_for(reference: Reference, builds: list[Build], local: set[str] | None) -> list[dict]:
+    now = utcnow()
+    return [
+        {
+            "Index": index,
+            "Updated": format_timestamp(build.updated),
+            "Age": format_age(now - build.updated),
+            "Digest": build.digest,
+            "Reference": f"{reference.name}@{build.digest}",
+            "Tag": reference.tag,
+            "Local": (build.digest in local) if local is not None else None,
+        }
+        for index, build in enumerate(builds)
+    ]
+
+
+def table_for(builds: list[Build], rows: list[dict], no_trunc: bool,
+              local: set[str] | None) -> tuple[list[str], list[list[str]]]:
+    header = ["#", "UPDATED", "AGE", "DIGEST"] + (["LOCAL"] if local is not None else [])
+    cells = []
+    for build, row in zip(builds, rows, strict=True):
+        line = [
+            str(row["Index"]),
+            build.updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            str(row["Age"]),
+            build.digest if no_trunc else build.short,
+        ]
+        if local is not None:
+            line.append("yes" if row["Local"] else "")
+        cells.append(line)
+    return header, cells
+
+
+def run(args: argparse.Namespace, context: Context) -> int:
+    reference, builds = fetch_builds(args, context)
+    local = None
+    out = sys.stdout
+    if args.quiet:
+        for build in builds:
+            out.write(build.digest + "\n")
+        return 0
+    rows = rows_for(reference, builds, local)
+    fields = JSON_FIELDS if (args.format or "").strip() == "json" else FIELDS
+    output.render(rows, args.format, out, fields=fields, headers=HEADERS,
+                  table=table_for(builds, rows, args.no_trunc, local))
+    return 0

@@ -1,0 +1,81 @@
+"""Settings shared by every command, and the one registry client per host.
+
+Defaults come from, in order: flags, ``CGHISTORY_*`` environment variables, and
+``"plugins": {"cghistory": {...}}`` in the docker config (where docker keeps plugin settings).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from . import dockerconfig
+from .reference import DEFAULT_ORG, DEFAULT_REGISTRY, Reference, host_name, parse_cli
+
+if TYPE_CHECKING:
+    from .registry import RegistryClient
+
+
+class Context:
+    """What a command needs besides its own arguments."""
+
+    def __init__(
+        self,
+        *,
+        program: str,
+        registry: str | None = None,
+        org: str | None = None,
+        insecure_registries: list[str] | None = None,
+        debug: bool = False,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        settings = dockerconfig.plugin_settings()
+        self.program = program
+        self.debug = debug
+        self.default_registry = (
+            registry or os.environ.get("CGHISTORY_REGISTRY") or str(settings.get("registry") or "")
+            or DEFAULT_REGISTRY
+        )
+        self.default_org = (
+            org or os.environ.get("CGHISTORY_ORG") or str(settings.get("org") or "")
+            or DEFAULT_ORG
+        )
+        insecure = list(insecure_registries or [])
+        insecure += os.environ.get("CGHISTORY_INSECURE_REGISTRIES", "").replace(",", " ").split()
+        insecure += str(settings.get("insecure-registries") or "").replace(",", " ").split()
+        self.insecure = {entry.strip().lower() for entry in insecure if entry.strip()}
+        self.client_options = {
+            key: value for key, value in (
+                ("connect_timeout", connect_timeout), ("read_timeout", read_timeout),
+                ("attempts", attempts),
+            ) if value is not None
+        }
+        self._clients: dict[str, RegistryClient] = {}
+
+    def parse(self, text: str) -> Reference:
+        """A reference typed by the user, with this context's default registry and org."""
+        return parse_cli(text, self.default_registry, self.default_org)
+
+    def is_insecure(self, registry: str) -> bool:
+        return registry.lower() in self.insecure or host_name(registry).lower() in self.insecure
+
+    def client(self, registry: str) -> RegistryClient:
+        """The registry client for ``registry``, created once per process."""
+        if registry not in self._clients:
+            from . import credentials
+            from .registry import RegistryClient
+
+            def resolver() -> credentials.Credential:
+                return credentials.resolve(registry)
+
+            self._clients[registry] = RegistryClient(
+                registry, insecure=self.is_insecure(registry), credential=resolver,
+                **self.client_options,
+            )
+        return self._clients[registry]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()

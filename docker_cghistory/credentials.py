@@ -1,0 +1,166 @@
+"""Credentials for a registry host, resolved the way the docker CLI resolves them.
+
+Order: ``credHelpers[host]``, then ``credsStore``, then ``auths`` (``auth`` or
+``identitytoken``), then anonymous. A helper answering the username ``<token>`` hands over an
+identity (OAuth2 refresh) token. ``Credential`` never shows its secret in ``repr``, logs or
+errors.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+
+from . import dockerconfig
+from .errors import ConfigError
+
+DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
+_HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
+IDENTITY_TOKEN_USER = "<token>"
+HELPER_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What we present to a token endpoint, and where it came from (for error messages)."""
+
+    source: str
+    username: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    identity_token: str | None = field(default=None, repr=False)
+    from_helper: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        return not (self.secret or self.identity_token)
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable, non-reversible identity: token caches are keyed by it."""
+        import hashlib
+
+        material = "\0".join(
+            [self.username or "", self.secret or "", self.identity_token or ""]
+        ).encode()
+        return hashlib.sha256(b"cghistory-credential\0" + material).hexdigest()[:32]
+
+    @property
+    def key_material(self) -> bytes:
+        """Bytes only the holder of this credential has: cached tokens are sealed with them."""
+        return "\0".join([self.secret or "", self.identity_token or ""]).encode()
+
+
+ANONYMOUS = Credential(source="anonymous")
+
+
+def _server_for_helper(host: str) -> str:
+    return DOCKER_HUB_SERVER if host in _HUB_HOSTS else host
+
+
+def call_helper(
+    helper: str, server: str, timeout: float = HELPER_TIMEOUT
+) -> tuple[str, str] | None:
+    """Run ``docker-credential-<helper> get``; ``None`` when it has nothing for ``server``."""
+    program = f"docker-credential-{helper}"
+    path = shutil.which(program)
+    if path is None:
+        raise ConfigError(
+            f"credential helper {program} is not on PATH (configured in "
+            f"{dockerconfig.config_path()})"
+        )
+    try:
+        result = subprocess.run(
+            [path, "get"], input=server.encode(), capture_output=True, timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"credential helper {program} did not answer in {timeout:g}s") from None
+    except OSError as error:
+        raise ConfigError(f"cannot run credential helper {program}: {error.strerror}") from None
+    if result.returncode != 0:
+        # The protocol's "not found" answer; any other failure text may hold secrets or
+        # terminal escapes, so it is not echoed.
+        if b"credentials not found" in result.stdout + result.stderr:
+            return None
+        raise ConfigError(
+            f"credential helper {program} failed (exit {result.returncode}) for {server}"
+        )
+    try:
+        answer = json.loads(result.stdout)
+        username, secret = answer["Username"], answer["Secret"]
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"credential helper {program} answered something that is not "
+                          "the credential-helper JSON") from None
+    if not isinstance(username, str) or not isinstance(secret, str):
+        raise ConfigError(f"credential helper {program} answered a non-string credential")
+    if not secret:
+        return None
+    return username, secret
+
+
+def _from_helper(helper: str, host: str, how: str) -> Credential | None:
+    found = call_helper(helper, _server_for_helper(host))
+    if found is None:
+        return None
+    username, secret = found
+    source = f"{how} (docker-credential-{helper})"
+    if username == IDENTITY_TOKEN_USER:
+        return Credential(source, None, None, identity_token=secret, from_helper=True)
+    return Credential(source, username, secret, from_helper=True)
+
+
+def _auths_entry(host: str) -> tuple[str, dict] | None:
+    wanted = {host} | (set(_HUB_HOSTS) if host in _HUB_HOSTS else set())
+    for server, entry in dockerconfig.section("auths").items():
+        if dockerconfig.hostname_of(server) in wanted and isinstance(entry, dict):
+            return server, entry
+    return None
+
+
+def _from_auths(host: str) -> Credential | None:
+    found = _auths_entry(host)
+    if found is None:
+        return None
+    server, entry = found
+    source = f"auths[{server!r}] in {dockerconfig.config_path()}"
+    identity = entry.get("identitytoken")
+    if isinstance(identity, str) and identity:
+        return Credential(source, None, None, identity_token=identity)
+    encoded = entry.get("auth")
+    if not encoded:
+        username, password = entry.get("username"), entry.get("password")
+        if isinstance(username, str) and isinstance(password, str) and password:
+            return Credential(source, username, password)
+        return None
+    if not isinstance(encoded, str):
+        raise ConfigError(f"{source}: 'auth' must be a string")
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ConfigError(f"{source}: 'auth' is not base64 of user:password") from None
+    username, colon, password = decoded.partition(":")
+    if not colon:
+        raise ConfigError(f"{source}: 'auth' is not base64 of user:password")
+    if username == IDENTITY_TOKEN_USER:
+        return Credential(source, None, None, identity_token=password)
+    return Credential(source, username, password)
+
+
+def resolve(host: str) -> Credential:
+    """The credential docker would use for ``host``; anonymous when there is none."""
+    helpers = dockerconfig.section("credHelpers")
+    for candidate in (host, *(_HUB_HOSTS if host in _HUB_HOSTS else ())):
+        helper = helpers.get(candidate)
+        if helper:
+            found = _from_helper(str(helper), host, "credHelpers")
+            return found or _from_auths(host) or ANONYMOUS
+    store = dockerconfig.load().get("credsStore")
+    if store:
+        found = _from_helper(str(store), host, "credsStore")
+        if found:
+            return found
+    return _from_auths(host) or ANONYMOUS

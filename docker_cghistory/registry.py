@@ -1,0 +1,542 @@
+"""The registry adapter: one HTTP session, the token dance, and the calls the commands need.
+
+Why it looks like this:
+- The 401 challenge decides where tokens come from (realm, service, scope); nothing is
+  hard-coded. The realm learned from a challenge is remembered on disk per registry, and tokens
+  per (registry, repository, credential), so a second run goes straight to the data.
+- One ``requests.Session`` keeps connections alive: paged reads skip TCP and TLS handshakes.
+- Retries are bounded (429/502/503/504, resets, timeouts) and honour ``Retry-After``.
+- Registry answers are untrusted: size-capped, validated, never echoed raw.
+- Tokens go only to the registry host they were issued for; ``requests`` strips the
+  ``Authorization`` header when a redirect leaves the host.
+``requests`` is imported when the first request is made, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+from . import cache, history, log
+from .credentials import ANONYMOUS, Credential
+from .errors import AuthError, NotFoundError, RegistryError, sanitize
+from .history import Build, Window
+from .reference import DIGEST_RE, Reference, host_name, is_loopback
+from .timespec import format_query_time, utcnow
+
+if TYPE_CHECKING:
+    import requests
+
+USER_AGENT = "docker-cghistory"
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+MAX_ATTEMPTS = 5
+MAX_RETRY_AFTER = 30.0
+MAX_BODY = 8 * 1024 * 1024
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+TOKEN_MARGIN = 30.0
+DEFAULT_TOKEN_LIFETIME = 60.0
+MAX_PARALLEL = 8
+PUBLIC_CATALOG_TAGS = ("latest", "latest-dev")
+MANIFEST_TYPES = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
+_CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A ``WWW-Authenticate`` header, parsed."""
+
+    scheme: str
+    realm: str = ""
+    service: str = ""
+
+
+@dataclass
+class Answer:
+    """What we keep of an HTTP response: status, headers, a size-capped body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    def json(self, what: str, registry: str) -> Any:
+        """The body as JSON; anything else is named, never echoed."""
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            kind = "an HTML page" if b"<html" in self.body[:512].lower() else "something"
+            raise RegistryError(
+                f"registry {registry} sent {kind} instead of JSON for the {what} "
+                f"(HTTP {self.status})"
+            ) from None
+
+
+def parse_challenge(header: str) -> Challenge | None:
+    """``Bearer realm="…",service="…"`` → ``Challenge``; ``None`` when there is no header."""
+    header = header.strip()
+    if not header:
+        return None
+    scheme, _, rest = header.partition(" ")
+    params = {
+        match.group(1).lower(): (match.group(2) if match.group(2) is not None else match.group(3))
+        for match in _CHALLENGE_PARAM.finditer(rest)
+    }
+    return Challenge(scheme.lower(), params.get("realm", ""), params.get("service", ""))
+
+
+def parse_retry_after(value: str, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds (it may be a number or an HTTP date)."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
+
+
+def hint_for(registry: str) -> str:
+    if host_name(registry) == "cgr.dev" or registry.endswith(".cgr.dev"):
+        return "run 'chainctl auth configure-docker' (or 'docker login cgr.dev' with a pull token)"
+    return f"run 'docker login {registry}'"
+
+
+class RegistryClient:
+    """Talks to one registry host for list, pull, pin, completion and bisect."""
+
+    def __init__(
+        self,
+        registry: str,
+        *,
+        insecure: bool = False,
+        credential: Credential | Callable[[], Credential] | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
+        attempts: int = MAX_ATTEMPTS,
+        use_disk_cache: bool = True,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.registry = registry
+        self.plain_http = insecure or is_loopback(registry)
+        self.base = f"{'http' if self.plain_http else 'https'}://{registry}"
+        self._credential_source = credential
+        self._credential: Credential | None = (
+            credential if isinstance(credential, Credential) else None
+        )
+        self.timeout = (connect_timeout, read_timeout)
+        self.attempts = max(1, attempts)
+        self.use_disk_cache = use_disk_cache
+        self._sleep = sleep
+        self._session: requests.Session | None = None
+        self._lock = threading.Lock()
+        self._tokens: dict[str, str] = {}
+        self._challenge: Challenge | None = None
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    @property
+    def credential(self) -> Credential:
+        """Resolved on first use: a credential helper is a subprocess, not worth running early."""
+        if self._credential is None:
+            source = self._credential_source
+            self._credential = source() if callable(source) else (source or ANONYMOUS)
+        return self._credential
+
+    def _http(self) -> requests.Session:
+        with self._lock:
+            if self._session is None:
+                import requests
+                from requests.adapters import HTTPAdapter
+
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=MAX_PARALLEL * 2)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                session.headers["User-Agent"] = USER_AGENT
+                session.trust_env = True
+                self._session = session
+            return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+        what: str,
+    ) -> Answer:
+        """One logical request with bounded retries; transport failures become one line."""
+        import requests
+
+        session = self._http()
+        shown = urlsplit(url).path
+        delay = 0.5
+        for attempt in range(1, self.attempts + 1):
+            started = time.monotonic()
+            try:
+                response = session.request(
+                    method, url, headers=headers, params=params, data=data,
+                    timeout=self.timeout, stream=True, allow_redirects=True,
+                )
+                try:
+                    answer = self._read(response)
+                finally:
+                    response.close()
+            except requests.exceptions.Timeout:
+                failure = f"timed out after {self.timeout[1]:g}s"
+            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                failure = "connection failed or was reset"
+            except requests.exceptions.InvalidURL:
+                raise RegistryError(f"invalid registry address {sanitize(self.registry)}") from None
+            except requests.exceptions.RequestException as error:
+                failure = f"request failed ({type(error).__name__})"
+            else:
+                log.debug(
+                    f"{method} {shown} {params or ''} -> {answer.status} "
+                    f"({len(answer.body)} bytes, {time.monotonic() - started:.3f}s)"
+                )
+                if answer.status not in RETRY_STATUSES or attempt == self.attempts:
+                    return answer
+                wait = parse_retry_after(answer.header("retry-after"))
+                if wait is not None and wait > MAX_RETRY_AFTER:
+                    raise RegistryError(
+                        f"registry {self.registry} is throttling ({answer.status}) and asks to "
+                        f"retry after {wait:.0f}s; try again later"
+                    )
+                failure = f"HTTP {answer.status}"
+                delay = wait if wait is not None else delay
+                log.debug(f"{method} {shown}: {failure}, retry {attempt} in {delay:.2f}s")
+                self._sleep(delay * (1 + random.random() * 0.1))
+                delay = min(delay * 2, 8.0)
+                continue
+            log.debug(f"{method} {shown}: {failure} (attempt {attempt}/{self.attempts})")
+            if attempt == self.attempts:
+                break
+            self._sleep(delay * (1 + random.random() * 0.1))
+            delay = min(delay * 2, 8.0)
+        raise RegistryError(
+            f"registry {self.registry} unreachable for the {what}: {failure} "
+            f"({self.attempts} attempt{'s' if self.attempts != 1 else ''})"
+        )
+
+    def _read(self, response: requests.Response) -> Answer:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY:
+            raise RegistryError(
+                f"registry {self.registry} sent a body of {int(declared)} bytes; "
+                f"refusing more than {MAX_BODY}"
+            )
+        chunks, size = [], 0
+        for chunk in response.iter_content(65536):
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise RegistryError(
+                    f"registry {self.registry} sent more than {MAX_BODY} bytes; refusing it"
+                )
+            chunks.append(chunk)
+        headers = {key.lower(): value for key, value in response.headers.items()}
+        return Answer(response.status_code, headers, b"".join(chunks), response.url)
+
+    # --- tokens --------------------------------------------------------------------------
+
+    def _token_file(self, repository: str) -> str:
+        return cache.key_name(self.registry, repository, self.credential.fingerprint)
+
+    def _cached_token(self, repository: str) -> str | None:
+        if repository in self._tokens:
+            return self._tokens[repository]
+        if not self.use_disk_cache:
+            return None
+        entry = cache.read_json("tokens", self._token_file(repository))
+        if not isinstance(entry, dict) or not isinstance(entry.get("sealed"), str):
+            return None
+        expires = entry.get("expires")
+        if not isinstance(expires, (int, float)) or expires - TOKEN_MARGIN < time.time():
+            return None
+        token = cache.unseal(entry["sealed"], self.credential.key_material)
+        if token:
+            self._tokens[repository] = token
+            log.debug(f"token for {repository} from the cache")
+        return token
+
+    def _store_token(self, repository: str, token: str, lifetime: float) -> None:
+        self._tokens[repository] = token
+        if self.use_disk_cache and lifetime > TOKEN_MARGIN:
+            cache.write_json(
+                "tokens",
+                self._token_file(repository),
+                {"expires": time.time() + lifetime,
+                 "sealed": cache.seal(token, self.credential.key_material)},
+            )
+
+    def _drop_token(self, repository: str) -> None:
+        self._tokens.pop(repository, None)
+        if self.use_disk_cache:
+            cache.delete("tokens", self._token_file(repository))
+
+    def _known_challenge(self) -> Challenge | None:
+        if self._challenge is None and self.use_disk_cache:
+            entry = cache.read_json("realms", cache.key_name(self.registry), max_age=86400)
+            if isinstance(entry, dict) and entry.get("scheme") == "bearer":
+                self._challenge = Challenge("bearer", str(entry.get("realm", "")),
+                                            str(entry.get("service", "")))
+        return self._challenge
+
+    def _remember_challenge(self, challenge: Challenge) -> None:
+        self._challenge = challenge
+        if self.use_disk_cache:
+            cache.write_json("realms", cache.key_name(self.registry), challenge.__dict__)
+
+    def _check_realm(self, realm: str) -> str:
+        parts = urlsplit(realm)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise AuthError(f"registry {self.registry} advertised an invalid token realm")
+        if parts.scheme == "http" and not (self.plain_http or is_loopback(parts.netloc)):
+            raise AuthError(
+                f"registry {self.registry} advertised a token realm over plain HTTP; "
+                "refusing to send credentials there"
+            )
+        return realm
+
+    def _fetch_token(self, challenge: Challenge, repository: str) -> str:
+        """Trade the credential for a registry token scoped to ``repository:pull``."""
+        realm = self._check_realm(challenge.realm)
+        scope = f"repository:{repository}:pull"
+        query = {"scope": scope}
+        if challenge.service:
+            query["service"] = challenge.service
+        credential = self.credential
+        if credential.identity_token:
+            form = dict(query, grant_type="refresh_token", client_id=USER_AGENT,
+                        refresh_token=credential.identity_token)
+            answer = self._send("POST", realm, data=form, what="token")
+        elif credential.secret is not None:
+            basic = base64.b64encode(f"{credential.username}:{credential.secret}".encode())
+            answer = self._send("GET", realm, params=query, what="token",
+                                headers={"Authorization": f"Basic {basic.decode()}"})
+            if answer.status in (401, 403) and credential.from_helper:
+                # Chainguard's documented exchange: the helper's secret as a bearer token.
+                log.debug("token endpoint refused Basic; trying the bearer exchange")
+                answer = self._send("GET", realm, params=query, what="token",
+                                    headers={"Authorization": f"Bearer {credential.secret}"})
+        else:
+            answer = self._send("GET", realm, params=query, what="token")
+        if answer.status in (401, 403):
+            raise AuthError(
+                f"{self.registry}: the token endpoint refused {credential.source} "
+                f"for {repository}; {hint_for(self.registry)}"
+            )
+        if answer.status != 200:
+            raise RegistryError(
+                f"registry {self.registry}: the token endpoint answered HTTP {answer.status}"
+            )
+        body = answer.json("token", self.registry)
+        token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(token, str) or not token or any(c in token for c in "\r\n "):
+            raise RegistryError(f"registry {self.registry}: the token endpoint sent no token")
+        lifetime = body.get("expires_in")
+        if not isinstance(lifetime, (int, float)) or lifetime <= 0:
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        log.debug(f"token for {repository} from {urlsplit(realm).netloc} ({credential.source})")
+        self._store_token(repository, token, float(lifetime))
+        return token
+
+    def _authorized(
+        self, method: str, path: str, repository: str, *, what: str,
+        params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+    ) -> Answer:
+        """A registry request with the repository's token, following the 401 challenge once."""
+        url = self.base + path
+        token = self._cached_token(repository)
+        if token is None and (challenge := self._known_challenge()) is not None:
+            token = self._fetch_token(challenge, repository)
+        refreshed = False
+        while True:
+            sent = dict(headers or {})
+            if token:
+                sent["Authorization"] = f"Bearer {token}"
+            answer = self._send(method, url, headers=sent, params=params, what=what)
+            if answer.status != 401 or refreshed:
+                return answer
+            challenge = parse_challenge(answer.header("www-authenticate"))
+            if challenge is None or challenge.scheme != "bearer" or not challenge.realm:
+                if challenge is not None and challenge.scheme == "basic":
+                    return self._basic(method, url, sent, params, what)
+                return answer
+            if token:
+                log.debug(f"token for {repository} refused; fetching a new one")
+                self._drop_token(repository)
+            self._remember_challenge(challenge)
+            token = self._fetch_token(challenge, repository)
+            refreshed = True
+
+    def _basic(self, method: str, url: str, headers: dict[str, str],
+               params: dict[str, str] | None, what: str) -> Answer:
+        """Registries that skip tokens and take Basic credentials on every request."""
+        credential = self.credential
+        if credential.secret is None:
+            return Answer(401, {}, b"", url)
+        basic = base64.b64encode(f"{credential.username}:{credential.secret}".encode()).decode()
+        return self._send(method, url, headers=dict(headers, Authorization=f"Basic {basic}"),
+                          params=params, what=what)
+
+    def denied(self, reference: Reference, answer: Answer) -> AuthError:
+        """The one-line refusal: what was tried, and what to do about it."""
+        message = (
+            f"access to {reference.tagged} denied (HTTP {answer.status}) with "
+            f"{self.credential.source}; {hint_for(self.registry)}"
+        )
+        repository, tag = reference.repository, reference.tag or "latest"
+        if (host_name(self.registry) == "cgr.dev" and repository.startswith("chainguard/")
+                and tag not in PUBLIC_CATALOG_TAGS):
+            message += (
+                f". Only the tags {' and '.join(PUBLIC_CATALOG_TAGS)} of the public catalog "
+                "are free; other tags need an entitlement to a Chainguard catalog"
+            )
+        return AuthError(message)
+
+    # --- API calls -----------------------------------------------------------------------
+
+    def _history_path(self, reference: Reference) -> str:
+        return (f"/v2/{reference.repository}/_chainguard/history/"
+                f"{quote(reference.tag or 'latest', safe='')}")
+
+    def history_page(self, reference: Reference, window: Window) -> list[Build]:
+        """One request to the history API for ``window``."""
+        params = {}
+        if window.start is not None:
+            params["start"] = format_query_time(window.start)
+        if window.end is not None:
+            params["end"] = format_query_time(window.end, round_up=True)
+        answer = self._authorized("GET", self._history_path(reference), reference.repository,
+                                  params=params or None, what="tag history")
+        if answer.status == 200:
+            return history.parse_page(answer.json("tag history", self.registry),
+                                      self.registry, utcnow())
+        if answer.status in (401, 403):
+            raise self.denied(reference, answer)
+        if answer.status == 404:
+            raise self._missing(reference)
+        raise RegistryError(
+            f"registry {self.registry} answered HTTP {answer.status} for the history of "
+            f"{reference.tagged}"
+        )
+
+    def _missing(self, reference: Reference) -> RegistryError:
+        """A 404 from the history API: an unknown tag, or a registry without the API."""
+        try:
+            exists = self.manifest_digest(reference) is not None
+        except RegistryError:
+            exists = False
+        if exists:
+            return RegistryError(
+                f"registry {self.registry} has no tag history API (it serves {reference.tagged} "
+                "but not its history); the history API is a Chainguard registry feature"
+            )
+        return NotFoundError(f"tag not found: {reference.tagged}")
+
+    def _parallel(self, function: Callable[[Window], list[Build]],
+                  windows: list[Window]) -> list[list[Build]]:
+        if len(windows) <= 1:
+            return [function(window) for window in windows]
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(windows))) as pool:
+            return list(pool.map(function, windows))
+
+    def history(
+        self, reference: Reference, *, since: datetime | None = None,
+        until: datetime | None = None, last: int | None = None,
+    ) -> list[Build]:
+        """The tag's builds, newest first: all of them, a time window, or the newest ``last``."""
+        window = Window(since, until)
+
+        def fetch(part: Window) -> list[Build]:
+            return self.history_page(reference, part)
+
+        now = utcnow()
+        if last is not None:
+            return history.read_newest(fetch, self._parallel, last, window, now)
+        return history.read_all(fetch, self._parallel, window, now)
+
+    def manifest_digest(self, reference: Reference) -> str | None:
+        """The digest a tag points at now (a manifest HEAD), ``None`` when the tag is unknown."""
+        target = reference.digest or reference.tag or "latest"
+        answer = self._authorized(
+            "HEAD", f"/v2/{reference.repository}/manifests/{target}", reference.repository,
+            headers={"Accept": MANIFEST_TYPES}, what="manifest",
+        )
+        if answer.status == 404:
+            return None
+        if answer.status in (401, 403):
+            raise self.denied(reference, answer)
+        if answer.status != 200:
+            raise RegistryError(
+                f"registry {self.registry} answered HTTP {answer.status} for the manifest of "
+                f"{reference}"
+            )
+        digest = answer.header("docker-content-digest")
+        if not DIGEST_RE.match(digest):
+            raise RegistryError(
+                f"registry {self.registry} sent no valid digest for {reference}"
+            )
+        return digest
+
+    def tags(self, repository: str, limit: int = 1000) -> list[str]:
+        """The repository's tags (``tags/list``), following ``Link`` pages up to ``limit``."""
+        path = f"/v2/{repository}/tags/list"
+        params: dict[str, str] | None = {"n": "1000"}
+        found: list[str] = []
+        while path and len(found) < limit:
+            answer = self._authorized("GET", path, repository, params=params, what="tag list")
+            if answer.status != 200:
+                raise RegistryError(
+                    f"registry {self.registry} answered HTTP {answer.status} for the tags of "
+                    f"{repository}"
+                )
+            body = answer.json("tag list", self.registry)
+            tags = body.get("tags") if isinstance(body, dict) else None
+            found.extend(t for t in (tags or []) if isinstance(t, str))
+            link = re.match(r"<([^>]+)>", answer.header("link"))
+            path, params = (urlsplit(link.group(1))._replace(scheme="", netloc="").geturl()
+                            if link else ""), None
+        return found[:limit]
+
+    def engine_auth(self) -> dict[str, str] | None:
+        """The ``auth_config`` docker-py passes to the engine for a pull (``None``: anonymous)."""
+        credential = self.credential
+        if credential.identity_token:
+            return {"identitytoken": credential.identity_token}
+        if credential.secret is not None:
+            return {"username": credential.username or "", "password": credential.secret}
+        return None
