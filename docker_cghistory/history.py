@@ -188,7 +188,11 @@ def at(builds: Sequence[Build], moment: datetime) -> tuple[int, Build]:
 def cooldown(builds: Sequence[Build], age: timedelta, now: datetime) -> tuple[int, Build]:
     """The newest build at least ``age`` old (registries may refuse younger digests)."""
     try:
-        return at(builds, now - age)
+        moment = now - age
+    except OverflowError:  # an age beyond the calendar: older than any build
+        moment = datetime.min.replace(tzinfo=timezone.utc)
+    try:
+        return at(builds, moment)
     except SelectionError:
         if builds:
             raise SelectionError(
@@ -221,8 +225,38 @@ def read_window(fetch: Fetch, window: Window) -> list[Build]:
     raise RegistryError("the registry's history never ends; stopping")
 
 
-def read_all(fetch: Fetch, parallel: ParallelMap, window: Window, now: datetime) -> list[Build]:
-    """Every build in ``window``, newest first, with the windows after the first read at once."""
+def boundaries(builds: Sequence[Build]) -> list[datetime]:
+    """Instants that cut a newest-first history into windows of ``WINDOW_TARGET`` builds.
+
+    Remembered after a full read, they let the next read fetch every window at once.
+    """
+    oldest_first = builds[::-1]
+    return [oldest_first[i].updated for i in range(WINDOW_TARGET, len(oldest_first),
+                                                      WINDOW_TARGET)]
+
+
+def windows_between(cuts: Sequence[datetime], window: Window) -> list[Window]:
+    """``window`` cut at ``cuts`` (those inside it); adjacent windows share their boundary."""
+    inside = sorted(c for c in set(cuts) if window.contains(c) and c not in (window.start,
+                                                                              window.end))
+    edges: list[datetime | None] = [window.start, *inside, window.end]
+    return [Window(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+def read_all(
+    fetch: Fetch, parallel: ParallelMap, window: Window, now: datetime,
+    cuts: Sequence[datetime] = (),
+) -> list[Build]:
+    """Every build in ``window``, newest first.
+
+    With ``cuts`` remembered from an earlier read, every window is fetched at once. Without,
+    the first page is read alone (it tells the build rate) and the windows after it at once.
+    Either way a window that comes back full is read on, so stale cuts cost time, not builds.
+    """
+    if cuts:
+        parts = windows_between(cuts, window)
+        if len(parts) > 1:
+            return merge(parallel(lambda part: read_window(fetch, part), parts))
     first = fetch(window)
     if not is_full(first):
         return merge([first])
@@ -243,7 +277,10 @@ def read_newest(
     rate; then windows of that rate are read backward until ``count`` builds are known.
     """
     top = window.end or now
-    guess_start = top - _GUESS_PER_BUILD * max(count, 1)
+    try:
+        guess_start = top - _GUESS_PER_BUILD * max(count, 1)
+    except OverflowError:  # a count beyond the calendar at the guessed rate: read it all
+        return read_all(fetch, parallel, window, now)[:count]
     if window.start is not None and guess_start <= window.start:
         return read_all(fetch, parallel, window, now)[:count]
     found = read_window(fetch, Window(guess_start, window.end))
