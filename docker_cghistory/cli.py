@@ -52,8 +52,6 @@ def build_parser(command: spec.Command, prog: str, completers: bool = False) -> 
     for arg in command.args:
         nargs = "*" if arg.many and arg.optional else "+" if arg.many else (
             "?" if arg.optional else None)
-        if command is spec.BISECT and arg.dest == "command":
-            nargs = argparse.REMAINDER
         action = parser.add_argument(arg.dest, metavar=arg.value, help=arg.help, nargs=nargs)
         if completers:
             action.completer = _completer(arg.complete)  # type: ignore[attr-defined]
@@ -82,9 +80,9 @@ def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace
     if position >= 0:
         words = words[:position] + words[position + 1 :]
     parser = build_parser(command, prog)
-    if command is spec.BISECT and "--" in words:
-        # Everything after "--" is the test command, flags included.
-        split = words.index("--")
+    if command is spec.BISECT:
+        # Everything after "--" is the test command, its own flags included.
+        split = words.index("--") if "--" in words else len(words)
         namespace = parser.parse_args(words[:split])
         namespace.command = words[split + 1 :]
         return command, namespace

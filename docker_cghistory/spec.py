@@ -64,6 +64,11 @@ FORMATS = (
     ("{{.Digest}}", "a Go template of Index, Updated, Age, Digest, Reference, Tag"),
     ("table {{.Index}}\t{{.Digest}}", "a template table with a header row"),
 )
+# bisect's --format (its result, not a listing); completion offers these for that command.
+BISECT_FORMATS = (
+    ("text", "one line per step and the result (default)"),
+    ("json", "the result as one JSON object"),
+)
 PLATFORMS = (
     ("linux/amd64", "64-bit x86"),
     ("linux/arm64", "64-bit ARM"),
@@ -135,20 +140,35 @@ PIN = Command(
     description="Rewrite image references in Dockerfiles and compose files to digest pins.",
 )
 
+# The test command follows "--"; cli.parse splits it off before argparse sees the options, and
+# stores it as ``args.command`` (``test_command`` only shows it in --help and usage).
 BISECT = Command(
     "bisect", "Find the build that broke a command, like git bisect run", (
-        Opt(("--good",), "a build known good: digest (prefix), index, or WHEN", "BUILD",
+        Opt(("--good",), "a build known good (required): index, digest or WHEN, see below",
+            "BUILD", complete=DIGEST),
+        Opt(("--bad",), "a build known bad, read as --good is (default: the newest)", "BUILD",
             complete=DIGEST),
-        Opt(("--bad",), "a build known bad (default: the newest)", "BUILD", complete=DIGEST),
-        Opt(("--keep",), "keep the images pulled while bisecting"),
+        Opt(("--keep",), "keep the images pulled while bisecting (default: remove the ones "
+            "that were not already present)"),
         Opt(("--format",), "result format: text (default) or json", "FORMAT",
             complete=FORMAT),
         Opt(("--platform",), "pull this platform", "OS/ARCH", complete=PLATFORM),
-    ), (_IMAGE, Arg("command", "-- COMMAND [ARG...]",
+    ), (_IMAGE, Arg("test_command", "-- COMMAND [ARG...]",
                     "command to run for each build; {} is replaced by the build's reference",
                     optional=True, many=True)),
-    description="Binary-search the tag's builds between --good and --bad with a test command: "
-                "exit 0 good, 125 skip, 1-127 bad.",
+    description=(
+        "Binary-search the tag's builds between --good and --bad with a test command, like\n"
+        "git bisect run. Each build tested is pulled; {} in COMMAND's arguments and the\n"
+        "variable CGHISTORY_IMAGE become its reference (HOST/REPO@sha256:...). Exit status 0\n"
+        "is good, 125 cannot test (skipped), 1-127 bad; a signal or a status above 127 stops.\n"
+        "\n"
+        "A BUILD is read by its characters: all digits is an index (0 = newest, as 'list'\n"
+        "numbers them); sha256:... or 6+ hex characters with a letter is a digest or unique\n"
+        "prefix (write sha256:123456 for a prefix of digits only); anything else is a WHEN\n"
+        "(2024-06-01, 2024-06-01T09:30:00Z, 7d), meaning the build current then.\n"
+        "\n"
+        "The result goes to stdout (text, or --format json); progress goes to stderr."
+    ),
 )
 
 INSTALL = Command(
