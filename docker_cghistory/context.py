@@ -10,7 +10,16 @@ import os
 from typing import TYPE_CHECKING
 
 from . import dockerconfig
-from .reference import DEFAULT_ORG, DEFAULT_REGISTRY, Reference, host_name, parse_cli
+from .reference import (
+    DEFAULT_ORG,
+    DEFAULT_REGISTRY,
+    DOCKER_HUB,
+    Reference,
+    host_name,
+    parse_cli,
+)
+
+DOCKER_HUB_API = "registry-1.docker.io"
 
 if TYPE_CHECKING:
     from .registry import RegistryClient
@@ -70,8 +79,10 @@ class Context:
             def resolver() -> credentials.Credential:
                 return credentials.resolve(registry)
 
+            # Docker Hub's name and its API host differ; credentials are filed under the name.
+            api_host = DOCKER_HUB_API if registry == DOCKER_HUB else registry
             self._clients[registry] = RegistryClient(
-                registry, insecure=self.is_insecure(registry), credential=resolver,
+                api_host, insecure=self.is_insecure(registry), credential=resolver,
                 **self.client_options,
             )
         return self._clients[registry]
