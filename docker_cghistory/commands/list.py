@@ -66,9 +66,21 @@ def table_for(builds: list[Build], rows: list[dict], no_trunc: bool,
     return header, cells
 
 
+def _wants_local(args: argparse.Namespace) -> bool:
+    """Only the table shows LOCAL; json and templates without ``.Local`` never pay for it."""
+    fmt = (args.format or "").strip() or "table"
+    return not args.quiet and (fmt == "table" or ".Local" in fmt)
+
+
 def run(args: argparse.Namespace, context: Context) -> int:
+    lookup = None
+    if _wants_local(args):
+        from ..engine import LocalLookup
+
+        # Started before the history reads so the engine answers while the network works.
+        lookup = LocalLookup(context.parse(args.image).name)
     reference, builds = fetch_builds(args, context)
-    local = None
+    local = lookup.result(wait=0.2) if lookup is not None else None
     out = sys.stdout
     if args.quiet:
         for build in builds:

@@ -1,0 +1,505 @@
+"""The Docker engine adapter: pull with progress, tag, and the digests already present.
+
+Why it looks like this:
+- docker-py is imported inside the functions that talk to the engine: the listing looks up
+  local digests in a background thread, so the ~17 ms import stays off its critical path, and
+  metadata/completion never pay for it.
+- The engine is found the way the docker CLI finds it: ``DOCKER_HOST`` first, then the
+  ``DOCKER_CONTEXT`` variable, then config.json ``currentContext``, then the default socket.
+  (docker-py's own ``ContextAPI`` ignores ``DOCKER_CONTEXT`` and looks for contexts next to a
+  config.json that may not exist, so the context store is read here, as the CLI lays it out.)
+- Credentials are passed explicitly (``auth_config``), resolved by our resolver, so the engine
+  pulls with exactly what the history was read with; an anonymous pull sends an empty auth
+  rather than letting docker-py consult the config a second time.
+- Everything the engine or registry says is foreign text: sanitized, query strings of URLs
+  (signed CDN links) dropped, and no credential ever reaches a message or the debug log.
+- The pure parts (progress rendering, failure classification, RepoDigests matching) take plain
+  dicts so they are tested without an engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from . import dockerconfig, log
+from .errors import AuthError, CghistoryError, EngineError, RegistryError, sanitize
+from .reference import Reference, familiar, parse_docker
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+TIMEOUT = 60.0
+LOCAL_TIMEOUT = 1.0
+# A version docker-py accepts without asking the engine; only unversioned paths are used then.
+_UNPROBED_VERSION = "1.24"
+_URL_QUERY = re.compile(r"(\bhttps?://[^\s\"'?]+)\?[^\s\"']*")
+# C0/C1 controls, tabs and newlines included: a progress line must stay one terminal row.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_AUTH_WORDS = ("unauthorized", "authentication required", "no basic auth credentials",
+               "access denied", "pull access denied", "denied:", "forbidden", "insufficient_scope")
+_POLICY_WORDS = ("cooldown", "policy")
+
+Event = Mapping[str, Any]
+
+
+# --- where the engine is ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """An engine address and how it was chosen; ``tls`` is a docker-py ``TLSConfig`` or bool."""
+
+    host: str
+    tls: Any = False
+    source: str = "default"
+
+    @property
+    def shown(self) -> str:
+        where = "" if self.source in ("default", "DOCKER_HOST") else f" ({self.source})"
+        return f"{sanitize(self.host)}{where}"
+
+
+def context_name(environ: Mapping[str, str]) -> str:
+    """The docker CLI's context choice when ``DOCKER_HOST`` is unset."""
+    name = environ.get("DOCKER_CONTEXT", "").strip()
+    if name:
+        return name
+    current = dockerconfig.load().get("currentContext")
+    return current.strip() if isinstance(current, str) and current.strip() else "default"
+
+
+def resolve_endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
+    """``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``), else the context."""
+    environ = os.environ if environ is None else environ
+    if environ.get("DOCKER_HOST", "").strip():
+        from docker.utils import kwargs_from_env
+
+        kwargs = kwargs_from_env(environment=dict(environ))
+        return Endpoint(kwargs["base_url"], kwargs.get("tls", False), "DOCKER_HOST")
+    name = context_name(environ)
+    if name == "default":
+        return Endpoint(DEFAULT_HOST)
+    return _context_endpoint(name)
+
+
+def _context_endpoint(name: str) -> Endpoint:
+    """Read the CLI's context store: ``contexts/meta/<sha256(name)>/meta.json`` and its TLS."""
+    store = os.path.join(dockerconfig.config_dir(), "contexts")
+    key = hashlib.sha256(name.encode()).hexdigest()
+    meta_file = os.path.join(store, "meta", key, "meta.json")
+    source = f"docker context {sanitize(name)!r}"
+    try:
+        with open(meta_file, "rb") as handle:
+            meta = json.load(handle)
+        endpoint = meta["Endpoints"]["docker"]
+        host = endpoint["Host"]
+        if not isinstance(host, str) or not host:
+            raise TypeError
+    except FileNotFoundError:
+        raise EngineError(
+            f"{source} not found (chosen by DOCKER_CONTEXT or config.json currentContext); "
+            "see 'docker context ls'"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise EngineError(f"{source} has no usable docker endpoint in {meta_file}") from None
+    tls: Any = False
+    tls_dir = os.path.join(store, "tls", key, "docker")
+    if os.path.isdir(tls_dir):
+        from docker.tls import TLSConfig
+
+        def path(file: str) -> str | None:
+            full = os.path.join(tls_dir, file)
+            return full if os.path.exists(full) else None
+
+        cert, client_key = path("cert.pem"), path("key.pem")
+        tls = TLSConfig(
+            client_cert=(cert, client_key) if cert and client_key else None,
+            ca_cert=path("ca.pem"),
+            verify=not endpoint.get("SkipTLSVerify", False),
+        )
+    return Endpoint(host, tls, source)
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+def scrub(text: object, limit: int = 300) -> str:
+    """Foreign text made printable: one line, no control characters, no URL query strings."""
+    return sanitize(_URL_QUERY.sub(r"\1?...", str(text)), limit=limit)
+
+
+def _reason(error: BaseException) -> str:
+    """The most specific cause in an exception chain (``No such file or directory``)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    best = ""
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        name = type(current).__name__
+        if "Timeout" in name:
+            best = best or "timed out"
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException) and id(arg) not in seen:
+                nested = _reason(arg)
+                if nested and nested != type(arg).__name__:
+                    return nested
+        current = current.__cause__ or current.__context__
+    return best or type(error).__name__
+
+
+def unreachable(endpoint: Endpoint, error: BaseException) -> EngineError:
+    return EngineError(
+        f"cannot reach the Docker engine at {endpoint.shown}: {scrub(_reason(error), 120)}"
+    )
+
+
+def classify_pull_failure(
+    message: str, target: str, *, status: int | None = None,
+    credential_source: str = "anonymous", hint: str = "",
+) -> CghistoryError:
+    """Turn the engine's account of a failed pull into one actionable line.
+
+    The engine relays the registry's refusal as text (and sometimes a status); the words
+    decide: a policy (Chainguard's cooldown) is passed through, a refusal names the credential
+    that was used, a full disk says so, anything else is the engine's failure.
+    """
+    text = scrub(message)
+    lower = message.lower()
+    if "no space left on device" in lower:
+        return EngineError(f"the Docker engine ran out of disk space pulling {target}: {text}")
+    if any(word in lower for word in _POLICY_WORDS):
+        return AuthError(f"the registry refused {target} by policy: {text}")
+    if status in (401, 403) or any(word in lower for word in _AUTH_WORDS):
+        suffix = f"; {hint}" if hint else ""
+        return AuthError(
+            f"the registry refused to let the Docker engine pull {target} with "
+            f"{credential_source}: {text}{suffix}"
+        )
+    if "toomanyrequests" in lower or status == 429:
+        return RegistryError(f"the registry is throttling pulls of {target}: {text}")
+    if "manifest unknown" in lower or "not found" in lower or status == 404:
+        return RegistryError(f"the registry does not have {target}: {text}")
+    return EngineError(f"the Docker engine failed to pull {target}: {text}")
+
+
+def _explanation(error: Any) -> str:
+    """What docker-py's ``APIError`` carries from the engine: its message, not the URL."""
+    explanation = getattr(error, "explanation", None)
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", "replace")
+    return str(explanation) if explanation else type(error).__name__
+
+
+# --- pure helpers on engine answers ---------------------------------------------------------
+
+
+def _normal(text: str) -> Reference | None:
+    try:
+        return parse_docker(text)
+    except CghistoryError:
+        return None
+
+
+def repo_digests(image: Mapping[str, Any], name: str) -> list[str]:
+    """The digests ``image`` is known by in repository ``name`` (``HOST/REPO``)."""
+    found = []
+    for entry in image.get("RepoDigests") or ():
+        parsed = _normal(entry) if isinstance(entry, str) else None
+        if parsed is not None and parsed.digest and parsed.name == name:
+            found.append(parsed.digest)
+    return found
+
+
+def has_repo_digest(image: Mapping[str, Any], name: str, digest: str) -> bool:
+    """Whether the engine's image record carries ``name@digest``: proof of what was pulled."""
+    return digest in repo_digests(image, name)
+
+
+def local_digests_of(images: list[Mapping[str, Any]], name: str) -> set[str]:
+    """Digests of ``name`` present in an ``/images/json`` answer."""
+    return {digest for image in images for digest in repo_digests(image, name)}
+
+
+# --- progress -----------------------------------------------------------------------------
+
+
+class PullProgress:
+    """Renders docker's pull stream the way ``docker pull`` does, on a terminal.
+
+    One line per layer id, rewritten in place with ANSI cursor movement; messages without an
+    id (``Digest: ...``, ``Status: ...``) are new lines. Lines are cut to the terminal width,
+    since a wrapped line would break the cursor arithmetic.
+    """
+
+    def __init__(self, out: TextIO, width: int | None = None) -> None:
+        self.out = out
+        self.width = width
+        self._rows: dict[str, int] = {}
+        self._total = 0
+
+    def _columns(self) -> int:
+        if self.width is not None:
+            return self.width
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns
+        except (OSError, ValueError, AttributeError):
+            return 80
+
+    @staticmethod
+    def _text(value: object) -> str:
+        """Foreign text kept as laid out (progress bars pad with spaces), controls shown."""
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value or ""))
+
+    @classmethod
+    def line_for(cls, event: Event) -> str:
+        status = cls._text(event.get("status"))
+        progress = cls._text(event.get("progress"))
+        ident = cls._text(event.get("id"))
+        text = f"{ident}: {status}" if ident else status
+        return f"{text} {progress}" if progress else text
+
+    def __call__(self, event: Event) -> None:
+        if event.get("error") or event.get("errorDetail"):
+            return
+        line = self.line_for(event)
+        if not line:
+            return
+        line = line[: max(self._columns() - 1, 10)]
+        ident = event.get("id")
+        if ident and ident in self._rows:
+            up = self._total - self._rows[ident]
+            self.out.write(f"\x1b[{up}A\r\x1b[2K{line}\r\x1b[{up}B")
+        else:
+            if ident:
+                self._rows[ident] = self._total
+            self.out.write(line + "\n")
+            self._total += 1
+        self.out.flush()
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+class Engine:
+    """One connection to the Docker engine, over docker-py's low-level ``APIClient``."""
+
+    def __init__(self, api: Any, endpoint: Endpoint) -> None:
+        self.api = api
+        self.endpoint = endpoint
+
+    @classmethod
+    def connect(cls, endpoint: Endpoint | None = None, timeout: float = TIMEOUT,
+                probe: bool = True) -> Engine:
+        """A client for the engine; ``probe`` asks ``/version`` first.
+
+        The probe is the reachability test and settles the API version for the calls that
+        need one (pull's ``platform``). Without it nothing is sent until the first call,
+        which then has to use unversioned paths (``local_digests`` does).
+        """
+        endpoint = endpoint or resolve_endpoint()
+        import docker
+        from docker.errors import DockerException
+
+        try:
+            api = docker.APIClient(
+                base_url=endpoint.host, version="auto" if probe else _UNPROBED_VERSION,
+                timeout=timeout, tls=endpoint.tls,
+                use_ssh_client=endpoint.host.startswith("ssh://"),
+            )
+        except DockerException as error:
+            raise unreachable(endpoint, error) from None
+        if probe:
+            log.debug(f"engine at {endpoint.shown}, API {api.api_version}")
+        return cls(api, endpoint)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.api.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Transport failures and stray API errors as one line naming what we were doing."""
+        import requests
+        from docker.errors import APIError, DockerException
+
+        try:
+            yield
+        except APIError as error:
+            raise EngineError(
+                f"the Docker engine failed {doing}: {scrub(_explanation(error))}"
+            ) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            raise unreachable(self.endpoint, error) from None
+        except (DockerException, requests.exceptions.RequestException) as error:
+            raise EngineError(f"the Docker engine failed {doing}: {scrub(_reason(error))}") \
+                from None
+
+    def pull(
+        self, name: str, digest: str, *, auth: Mapping[str, str] | None = None,
+        platform: str | None = None, credential_source: str = "anonymous", hint: str = "",
+        on_event: Callable[[Event], None] | None = None,
+    ) -> dict[str, Any]:
+        """Pull ``name@digest`` and return the engine's image record, checked to carry it.
+
+        Errors come two ways: an HTTP error before the stream starts, or an ``error`` event in
+        the middle of it; both go through ``classify_pull_failure``.
+        """
+        from docker.errors import APIError
+
+        target = f"{name}@{digest}"
+        registry = name.split("/", 1)[0]
+        auth_config = dict(auth or {})
+        if auth_config:
+            auth_config.setdefault("serveraddress", registry)
+        log.debug(f"engine pull {target} ({credential_source}"
+                  f"{', platform ' + sanitize(platform) if platform else ''})")
+        with self._errors(f"to pull {target}"):
+            try:
+                stream = self.api.pull(name, tag=digest, stream=True, decode=True,
+                                       auth_config=auth_config, platform=platform)
+                for event in stream:
+                    if not isinstance(event, Mapping):
+                        continue
+                    if event.get("error") or event.get("errorDetail"):
+                        detail = event.get("errorDetail") or {}
+                        message = (detail.get("message") if isinstance(detail, Mapping)
+                                   else None) or event.get("error") or "unknown error"
+                        raise classify_pull_failure(
+                            str(message), target, credential_source=credential_source,
+                            hint=hint)
+                    if on_event is not None:
+                        on_event(event)
+            except APIError as error:
+                raise classify_pull_failure(
+                    _explanation(error), target, status=error.status_code,
+                    credential_source=credential_source, hint=hint) from None
+        image = self.inspect(target)
+        if image is None or not has_repo_digest(image, name, digest):
+            known = ", ".join(scrub(d, 100) for d in (image or {}).get("RepoDigests") or ())
+            raise EngineError(
+                f"the Docker engine finished the pull but has no image {target} "
+                f"(it knows {known or 'no digests for it'})"
+            )
+        return image
+
+    def inspect(self, ref: str) -> dict[str, Any] | None:
+        """The engine's image record for ``ref``, ``None`` when it has none."""
+        from docker.errors import NotFound
+
+        with self._errors(f"to inspect {ref}"):
+            try:
+                return self.api.inspect_image(ref)
+            except NotFound:
+                return None
+
+    def tag(self, image_id: str, target: Reference) -> None:
+        """Point ``target`` (a tag reference) at ``image_id``, replacing what it pointed at."""
+        repository = familiar(Reference(target.registry, target.repository))
+        with self._errors(f"to tag {familiar(target)}"):
+            if not self.api.tag(image_id, repository, target.tag or "latest", force=True):
+                raise EngineError(f"the Docker engine did not tag {familiar(target)}")
+
+    def local_digests(self, name: str) -> set[str]:
+        """Digests of ``name`` present in the engine: one ``/images/json`` call.
+
+        The path is unversioned (the engine answers in its own API version), so a client made
+        without the ``/version`` probe needs no second round trip. ``RepoDigests`` has been in
+        that answer since API 1.18.
+        """
+        filters = json.dumps({"reference": [name]}, separators=(",", ":"))
+        with self._errors(f"to list the images of {name}"):
+            response = self.api.get(f"{self.api.base_url}/images/json",
+                                    params={"filters": filters}, timeout=self.api.timeout)
+            try:
+                if response.status_code != 200:
+                    raise EngineError(
+                        f"the Docker engine answered HTTP {response.status_code} to the image "
+                        "list"
+                    )
+                images = response.json()
+            finally:
+                response.close()
+        if not isinstance(images, list):
+            raise EngineError("the Docker engine sent an image list that is not a list")
+        return local_digests_of([i for i in images if isinstance(i, Mapping)], name)
+
+
+# --- the listing's LOCAL mark ---------------------------------------------------------------
+
+
+class LocalLookup:
+    """The engine's digests of a repository, looked up in a background thread.
+
+    The listing starts this before its network reads and takes the answer only if it is there
+    (soon) after the history: no engine, a slow one, or any failure leaves the listing as it
+    was, and nothing waits for the thread (it is a daemon). Engines reached over ssh are
+    skipped: ssh might prompt on the terminal in the middle of a listing.
+    """
+
+    def __init__(self, name: str, timeout: float = LOCAL_TIMEOUT,
+                 endpoint: Endpoint | None = None) -> None:
+        self.name = name
+        self.timeout = timeout
+        self.endpoint = endpoint
+        self._result: set[str] | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="engine-local", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            endpoint = self.endpoint or resolve_endpoint()
+            if endpoint.host.startswith("ssh://"):
+                # ssh may ask for a password or a host key on the terminal: not for a mark.
+                log.debug("engine over ssh: no LOCAL mark")
+                return
+            with Engine.connect(endpoint, timeout=self.timeout, probe=False) as engine:
+                self._result = engine.local_digests(self.name)
+        except Exception as error:  # any failure means "no LOCAL column", never an error
+            log.debug(f"no local images from the engine: {scrub(error, 160)}")
+        finally:
+            self._done.set()
+
+    def result(self, wait: float = 0.2) -> set[str] | None:
+        """The digests, or ``None`` if the engine has not answered within ``wait`` seconds."""
+        self._done.wait(wait)
+        return self._result if self._done.is_set() else None
+
+
+# --- keeping local state whole --------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (and the plugin socket's close) until a short sequence of engine calls ends.
+
+    Tagging after a pull is two or three quick calls; stopping between them would leave a
+    half-done rollback. The interrupt is delivered as soon as the block ends.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt

@@ -1,0 +1,153 @@
+"""Turning ``--digest``/``--index``/``--previous``/``--at``/``--cooldown`` into one build.
+
+Shared by ``pull``, ``bisect`` and ``pin``, so that "the build before the newest" or "the build
+current on June 1st" means the same thing everywhere. ``parse`` and ``choose`` are pure;
+``fetch`` reads only as much history as the selector needs, because a tag rebuilt nightly since
+2022 has thousands of builds and ``--previous`` should not wait for all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from . import history
+from .errors import SelectionError, UsageError
+from .history import Build, Window
+from .timespec import parse_age, parse_when
+
+if TYPE_CHECKING:
+    from .reference import Reference
+
+Kind = Literal["digest", "index", "at", "cooldown"]
+FLAGS = ("--digest", "--index", "--previous", "--at", "--cooldown")
+# Builds fetched below a time bound: more than one, so that builds the server includes because
+# it rounds ``end`` up to the millisecond cannot crowd out the one we want.
+_BOUNDED_READ = 4
+
+
+@dataclass(frozen=True)
+class Selector:
+    """What the user asked for, validated; ``value`` is typed by ``kind``.
+
+    ``digest``: the prefix as typed; ``index``: an int; ``at``: an aware datetime;
+    ``cooldown``: a timedelta. ``flag`` is how the user spelled it, for messages.
+    """
+
+    kind: Kind
+    value: Any
+    flag: str
+
+    def describe(self) -> str:
+        return f"{self.flag} {self.value}" if self.flag != "--previous" else self.flag
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen build; ``index`` is its number in the full listing when that is known.
+
+    A bounded read (``--at``, ``--cooldown``) does not see the builds after the bound, so it
+    cannot number the build without reading them; ``None`` says so instead of guessing.
+    """
+
+    build: Build
+    index: int | None
+
+
+class HistorySource(Protocol):
+    """The part of ``RegistryClient`` selection needs (fakes implement it in tests)."""
+
+    def history(self, reference: Reference, *, since: datetime | None = None,
+                until: datetime | None = None, last: int | None = None) -> list[Build]: ...
+
+    def history_page(self, reference: Reference, window: Window) -> list[Build]: ...
+
+
+def parse(args: Any, now: datetime) -> Selector | None:
+    """The one selector in ``args`` (argparse attributes of the same names), or ``None``.
+
+    More than one is a usage error: "--index 3 --at 7d" has no sensible reading.
+    """
+    given: list[Selector] = []
+    digest = getattr(args, "digest", None)
+    if digest is not None:
+        history.normalise_digest_prefix(digest)  # a malformed prefix fails before any request
+        given.append(Selector("digest", digest, "--digest"))
+    index = getattr(args, "index", None)
+    if index is not None:
+        if index < 0:
+            raise UsageError(f"--index takes 0 (the newest build) or more, not {index}")
+        given.append(Selector("index", index, "--index"))
+    if getattr(args, "previous", False):
+        given.append(Selector("index", 1, "--previous"))
+    at = getattr(args, "at", None)
+    if at is not None:
+        given.append(Selector("at", parse_when(at, now), "--at"))
+    age = getattr(args, "cooldown", None)
+    if age is not None:
+        given.append(Selector("cooldown", parse_age(age), "--cooldown"))
+    if len(given) > 1:
+        raise UsageError(
+            f"give at most one of {', '.join(FLAGS)} (got {' and '.join(s.flag for s in given)})"
+        )
+    return given[0] if given else None
+
+
+def choose(builds: Sequence[Build], selector: Selector, now: datetime) -> Choice:
+    """The build ``selector`` names among ``builds`` (newest first, the whole history)."""
+    if selector.kind == "index":
+        return Choice(history.by_index(builds, selector.value), selector.value)
+    if selector.kind == "digest":
+        index, build = history.by_digest(builds, selector.value)
+        return Choice(build, index)
+    if selector.kind == "at":
+        index, build = history.at(builds, selector.value)
+        return Choice(build, index)
+    if selector.kind == "cooldown":
+        index, build = history.cooldown(builds, selector.value, now)
+        return Choice(build, index)
+    raise AssertionError(f"unknown selector kind {selector.kind!r}")
+
+
+def moment_of(selector: Selector, now: datetime) -> datetime | None:
+    """The instant a time-based selector looks back from (``None`` for the others)."""
+    if selector.kind == "at":
+        return selector.value
+    if selector.kind == "cooldown":
+        return now - selector.value
+    return None
+
+
+def fetch(source: HistorySource, reference: Reference, selector: Selector,
+          now: datetime) -> Choice:
+    """Read what ``selector`` needs from the registry and choose the build.
+
+    ``--index N`` reads the newest N+1 builds; ``--at``/``--cooldown`` read the few newest
+    builds up to the moment (the choice is then made with the same rule as on the full
+    history, so the answer is identical); ``--digest`` reads everything, since a prefix can
+    name any build.
+    """
+    if selector.kind == "index":
+        builds = source.history(reference, last=selector.value + 1)
+        return choose(builds, selector, now)
+    moment = moment_of(selector, now)
+    if moment is None:
+        return choose(source.history(reference), selector, now)
+    if moment >= now:
+        # Nothing newer can exist: the newest build is the answer, and its index is 0.
+        return choose(source.history(reference, last=1), selector, now)
+    bounded = source.history(reference, until=moment, last=_BOUNDED_READ)
+    try:
+        return Choice(choose(bounded, selector, now).build, None)
+    except SelectionError:
+        if len(bounded) >= _BOUNDED_READ:
+            # Every build read lies just past the moment (within the server's rounding):
+            # too dense to bound; read it all.
+            return choose(source.history(reference), selector, now)
+    # Nothing at or before the moment. The oldest page starts with the tag's first build, which
+    # is what the error message names; choosing again raises it (or, should the registry have
+    # missed a build in the bounded read, finds it).
+    oldest = source.history_page(reference, Window(None, None))
+    return Choice(choose(history.merge([bounded, oldest]), selector, now).build, None)
