@@ -27,6 +27,10 @@ def cache_dir() -> str:
 
 
 def _ensure_dir(path: str) -> str:
+    # makedirs gives intermediate folders the default mode: create our root 0700 first.
+    root = cache_dir()
+    if path.startswith(root + os.sep):
+        os.makedirs(root, mode=0o700, exist_ok=True)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 

@@ -115,7 +115,11 @@ def _from_helper(helper: str, host: str, how: str) -> Credential | None:
 
 def _auths_entry(host: str) -> tuple[str, dict] | None:
     wanted = {host} | (set(_HUB_HOSTS) if host in _HUB_HOSTS else set())
-    for server, entry in dockerconfig.section("auths").items():
+    auths = dockerconfig.section("auths")
+    # docker's file store: the exact key first, then any key naming the same host.
+    if isinstance(auths.get(host), dict):
+        return host, auths[host]
+    for server, entry in auths.items():
         if dockerconfig.hostname_of(server) in wanted and isinstance(entry, dict):
             return server, entry
     return None

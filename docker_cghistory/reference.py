@@ -9,6 +9,7 @@ Pure: no I/O, no environment.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -23,10 +24,11 @@ DOCKER_HUB = "docker.io"
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _HOST = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
-_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_HOST_RE = re.compile(rf"^{_HOST}$")
-_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+# ``\Z``, not ``$`` (which also matches before a final newline); ASCII ``\w`` as in Go.
+_PATH_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*\Z")
+_HOST_RE = re.compile(rf"^{_HOST}\Z")
+_TAG_RE = re.compile(r"^[\w][\w.-]{0,127}\Z", re.ASCII)
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 _MAX_NAME = 255
 
 
@@ -142,12 +144,11 @@ def parse_docker(text: str) -> Reference:
     if not text:
         raise InvalidReference("invalid reference: empty image name")
     host, path, tag, digest = _split(text)
-    if host is None:
+    if host is None or host in (DOCKER_HUB, "index.docker.io", "registry-1.docker.io"):
+        # docker.io/python is docker.io/library/python, as with no host at all.
         host = DOCKER_HUB
         if "/" not in path:
             path = f"library/{path}"
-    elif host in ("index.docker.io", "registry-1.docker.io"):
-        host = DOCKER_HUB
     _validate(text, host, path, tag, digest)
     return Reference(host, path, tag, digest)
 
@@ -172,4 +173,9 @@ def host_name(host: str) -> str:
 def is_loopback(host: str) -> bool:
     """Whether ``HOST[:PORT]`` is on this machine; dockerd talks plain HTTP to those."""
     name = host_name(host).lower()
-    return name in ("localhost", "::1") or name.startswith("127.")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:  # a DNS name such as 127.example.com is not loopback
+        return False

@@ -122,6 +122,11 @@ def parse_retry_after(value: str, now: float | None = None) -> float | None:
     return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
 
 
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """A session-wide auth that adds nothing: it keeps requests from reading ~/.netrc."""
+    return request
+
+
 def hint_for(registry: str) -> str:
     if host_name(registry) == "cgr.dev" or registry.endswith(".cgr.dev"):
         return "run 'chainctl auth configure-docker' (or 'docker login cgr.dev' with a pull token)"
@@ -180,7 +185,9 @@ class RegistryClient:
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 session.headers["User-Agent"] = USER_AGENT
-                session.trust_env = True
+                # Proxies from the environment apply; ~/.netrc must not, or requests would put
+                # its Basic credentials in place of every token.
+                session.auth = _no_auth
                 self._session = session
             return self._session
 
@@ -321,8 +328,12 @@ class RegistryClient:
             cache.write_json("realms", cache.key_name(self.registry), challenge.__dict__)
 
     def _check_realm(self, realm: str) -> str:
-        parts = urlsplit(realm)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        try:
+            parts = urlsplit(realm)
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
             raise AuthError(f"registry {self.registry} advertised an invalid token realm")
         if parts.scheme == "http" and not (self.plain_http or is_loopback(parts.netloc)):
             raise AuthError(
@@ -458,7 +469,7 @@ class RegistryClient:
     def _missing(self, reference: Reference) -> RegistryError:
         """A 404 from the history API: an unknown tag, or a registry without the API."""
         try:
-            exists = self.manifest_digest(reference) is not None
+            exists = self._manifest_head(reference).status == 200
         except RegistryError:
             exists = False
         if exists:
@@ -532,13 +543,16 @@ class RegistryClient:
                 return []
         return cuts[: MAX_PARALLEL * 8]
 
-    def manifest_digest(self, reference: Reference) -> str | None:
-        """The digest a tag points at now (a manifest HEAD), ``None`` when the tag is unknown."""
+    def _manifest_head(self, reference: Reference) -> Answer:
         target = reference.digest or reference.tag or "latest"
-        answer = self._authorized(
+        return self._authorized(
             "HEAD", f"/v2/{reference.repository}/manifests/{target}", reference.repository,
             headers={"Accept": MANIFEST_TYPES}, what="manifest",
         )
+
+    def manifest_digest(self, reference: Reference) -> str | None:
+        """The digest a tag points at now (a manifest HEAD), ``None`` when the tag is unknown."""
+        answer = self._manifest_head(reference)
         if answer.status == 404:
             return None
         if answer.status in (401, 403):

@@ -12,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 from .errors import TimeSpecError, sanitize
 
-_AGE_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.IGNORECASE)
+_AGE_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.IGNORECASE | re.ASCII)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # RFC 3339 plus the shapes people type: space for 'T', any number of fractional digits.
 _DATETIME_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})"
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?)?"
-    r"\s*([Zz]|[+-]\d{2}:?\d{2})?$"
+    r"\s*([Zz]|[+-]\d{2}:?\d{2})?$",
+    re.ASCII,
 )
 
 
@@ -48,7 +49,7 @@ def parse_timestamp(text: str) -> datetime:
         sign = -1 if zone[0] == "-" else 1
         digits = zone[1:].replace(":", "")
         offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        if offset >= timedelta(hours=24):
+        if offset >= timedelta(hours=24) or int(digits[2:]) >= 60:
             raise ValueError(f"offset out of range: {text!r}")
         tz = timezone(sign * offset)
     moment = datetime(
@@ -63,9 +64,9 @@ def parse_when(text: str, now: datetime) -> datetime:
     stripped = text.strip()
     if stripped.lower() == "now":
         return now
-    if _AGE_RE.match(stripped):
-        return now - parse_age(stripped)
     try:
+        if _AGE_RE.match(stripped):
+            return now - parse_age(stripped)
         return parse_timestamp(stripped)
     except (ValueError, OverflowError):
         raise TimeSpecError(
@@ -77,11 +78,9 @@ def parse_when(text: str, now: datetime) -> datetime:
 def format_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with ``Z``; seconds precision unless the moment has a fraction."""
     moment = moment.astimezone(timezone.utc)
-    if moment.microsecond:
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0")
-    else:
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return text + "Z"
+    # isoformat, not strftime: strftime("%Y") does not pad years before 1000 on glibc.
+    text = moment.replace(tzinfo=None).isoformat()
+    return (text.rstrip("0") if moment.microsecond else text) + "Z"
 
 
 def format_query_time(moment: datetime, round_up: bool = False) -> str:
@@ -92,7 +91,7 @@ def format_query_time(moment: datetime, round_up: bool = False) -> str:
     moment = moment.astimezone(timezone.utc)
     if round_up and moment.microsecond % 1000:
         moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def format_age(delta: timedelta) -> str:

@@ -1,0 +1,252 @@
+"""The command line in process: argument handling, dispatch, and one-line errors."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from docker_cghistory import __version__, cli
+from docker_cghistory.commands import list as list_command
+
+from .conftest import PASSWORD, TOKEN_PREFIX, Env, FakeCgr, entries
+
+RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+@pytest.fixture(autouse=True)
+def no_engine(monkeypatch: pytest.MonkeyPatch, isolated_env: Env) -> None:
+    """The listing may ask the engine for local images: point it at nothing."""
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{isolated_env.home}/no-docker.sock")
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+
+
+def invoke(capsys: pytest.CaptureFixture, *words: str) -> tuple[int, str, str]:
+    try:
+        code = cli.run(list(words))
+    except SystemExit as stop:  # argparse's --version and --help
+        code = stop.code if isinstance(stop.code, int) else 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(err: str, prog: str = "docker-cghistory") -> str:
+    assert err.endswith("\n") and err.count("\n") == 1, repr(err)
+    assert not RAW_CONTROL.search(err[:-1]), repr(err)
+    assert err.startswith(f"{prog}: "), repr(err)
+    return err[len(prog) + 2 : -1]
+
+
+def newest_first(fake: FakeCgr, repository: str = "chainguard/python", tag: str = "latest"):
+    return [e["digest"] for e in reversed(fake.histories[(repository, tag)])]
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+
+def test_list_table(cgr: FakeCgr, capsys) -> None:
+    code, out, err = invoke(capsys, "python")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split()[:4] == ["#", "UPDATED", "AGE", "DIGEST"]
+    digests = newest_first(cgr)
+    assert len(lines) == 1 + len(digests)
+    for index, (line, digest) in enumerate(zip(lines[1:], digests, strict=True)):
+        cells = line.split()
+        assert cells[0] == str(index)
+        assert cells[-1] == digest[7:19]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", cells[1])
+
+
+def test_list_alias_and_explicit_command(cgr: FakeCgr, capsys) -> None:
+    expected = "".join(d + "\n" for d in newest_first(cgr))
+    for words in (("list", "python", "-q"), ("ls", "-q", "python"), ("python", "--quiet")):
+        code, out, err = invoke(capsys, *words)
+        assert (code, out, err) == (0, expected, ""), words
+
+
+def test_list_json_lines(cgr: FakeCgr, capsys) -> None:
+    code, out, _ = invoke(capsys, "python:latest", "--format", "json")
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["Digest"] for row in rows] == newest_first(cgr)
+    assert [row["Index"] for row in rows] == list(range(len(rows)))
+    assert rows[0]["Reference"] == f"cgr.dev/chainguard/python@{rows[0]['Digest']}"
+    assert rows[0]["Tag"] == "latest"
+    assert set(rows[0]) == set(list_command.JSON_FIELDS)
+
+
+def test_list_template_last_and_no_trunc(cgr: FakeCgr, capsys) -> None:
+    code, out, _ = invoke(capsys, "python", "--last", "2", "--format", r"{{.Index}}\t{{.Digest}}")
+    assert code == 0
+    assert out.splitlines() == [f"{i}\t{d}" for i, d in enumerate(newest_first(cgr)[:2])]
+    code, out, _ = invoke(capsys, "python", "--no-trunc", "-n", "1")
+    assert code == 0 and newest_first(cgr)[0] in out
+
+
+def test_list_since_until(cgr: FakeCgr, capsys) -> None:
+    history = cgr.histories[("chainguard/python", "latest")]
+    since, until = history[1]["updateTimestamp"], history[3]["updateTimestamp"]
+    code, out, _ = invoke(capsys, "python", "-q", "--since", since, "--until", until)
+    assert code == 0
+    assert out.split() == [e["digest"] for e in reversed(history[1:4])]
+
+
+def test_defaults_from_plugin_settings_and_credentials(cgr: FakeCgr, isolated_env: Env,
+                                                       capsys) -> None:
+    auth = base64.b64encode(f"puller:{PASSWORD}".encode()).decode()
+    isolated_env.write_config({"plugins": {"cghistory": {"org": "acme.com"}},
+                               "auths": {"https://cgr.dev": {"auth": auth}}})
+    code, out, err = invoke(capsys, "private", "-q", "--debug")
+    assert code == 0
+    assert out.split() == newest_first(cgr, "acme.com/private")
+    assert "debug" in err
+    assert PASSWORD not in err and auth not in err and TOKEN_PREFIX not in err
+
+
+def test_org_flag_and_environment(cgr: FakeCgr, monkeypatch, capsys) -> None:
+    cgr.public.add("acme.com/private")
+    assert invoke(capsys, "--org", "acme.com", "private", "-q")[0] == 0
+    monkeypatch.setenv("CGHISTORY_ORG", "acme.com")
+    assert invoke(capsys, "private", "-q")[0] == 0
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("words", "words_in_message"),
+    [
+        ((), "IMAGE"),
+        (("python", "--bogus"), "--bogus"),
+        (("list",), "IMAGE"),
+        (("python", "extra"), "unrecognized"),
+        (("python", "--last", "0"), "--last"),
+        (("python", "--last", "-3"), "--last"),
+        (("python", "--last", "many"), "invalid int"),
+        (("python", "--since", "yesterday"), "invalid time"),
+        (("python", "--until", "2024-02-30"), "invalid time"),
+        (("python", "--since", "1d", "--until", "2d"), "--since is later than --until"),
+        (("python", "--since", "\x1b[2Jevil"), "invalid time"),
+        (("python", "--format", "{{.Nope}}"), "unknown field"),
+        (("python", "--forma", "json"), "--forma"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(cgr: FakeCgr, capsys, words, words_in_message) -> None:
+    code, out, err = invoke(capsys, *words)
+    assert code == 2
+    assert out == ""
+    assert words_in_message in one_line_error(err)
+
+
+def test_version(capsys) -> None:
+    code, out, _ = invoke(capsys, "--version")
+    assert code == 0 and out.strip() == f"docker-cghistory {__version__}"
+    code, out, _ = invoke(capsys, "cghistory", "--version")
+    assert code == 0 and out.strip() == f"docker cghistory {__version__}"
+
+
+def test_help_names_the_commands(capsys) -> None:
+    code, out, _ = invoke(capsys, "--help")
+    assert code == 0
+    for name in ("list", "pull", "pin", "bisect", "install"):
+        assert name in out
+
+
+def test_unknown_command_is_an_image_for_list(cgr: FakeCgr, capsys) -> None:
+    code, out, err = invoke(capsys, "frobnicate")
+    assert code == 1 and out == ""
+    assert one_line_error(err) == "tag not found: cgr.dev/chainguard/frobnicate:latest"
+
+
+def test_plugin_mode_strips_the_first_word(cgr: FakeCgr, capsys) -> None:
+    code, out, err = invoke(capsys, "cghistory", "python", "-q")
+    assert (code, err) == (0, "")
+    assert out.split() == newest_first(cgr)
+    code, _, err = invoke(capsys, "cghistory", "python", "--bogus")
+    assert code == 2
+    assert "--bogus" in one_line_error(err, prog="docker cghistory")
+    code, _, err = invoke(capsys, "cghistory", "list", "nosuch")
+    assert code == 1
+    assert "tag not found" in one_line_error(err, prog="docker cghistory")
+
+
+def test_digest_reference_is_refused(capsys) -> None:
+    code, _, err = invoke(capsys, "python@sha256:" + "a" * 64)
+    assert code == 1
+    assert "give a tag instead" in one_line_error(err)
+
+
+def test_malformed_reference(capsys) -> None:
+    code, _, err = invoke(capsys, "Python\x1b[31m")
+    assert code == 1
+    assert "invalid reference" in one_line_error(err)
+
+
+def test_denied_tag_mentions_entitlement(cgr: FakeCgr, capsys) -> None:
+    code, _, err = invoke(capsys, "python:3.12")
+    assert code == 1
+    assert "entitlement" in one_line_error(err)
+
+
+def test_broken_docker_config(isolated_env: Env, capsys) -> None:
+    isolated_env.write_config('{"auths": {"cgr.dev": {"auth": "' + PASSWORD + '"')
+    code, _, err = invoke(capsys, "python")
+    assert code == 1
+    message = one_line_error(err)
+    assert "not valid JSON" in message and PASSWORD not in message
+
+
+def test_registry_garbage_is_one_line(cgr: FakeCgr, requests_mock, capsys) -> None:
+    requests_mock.get("https://cgr.dev/v2/chainguard/python/_chainguard/history/latest",
+                      status_code=200, text="<html><body>\x1b[2Jproxy login</body></html>")
+    code, _, err = invoke(capsys, "python")
+    assert code == 1
+    message = one_line_error(err)
+    assert "HTML" in message and "proxy login" not in message
+
+
+def test_unexpected_exception_is_one_line_without_debug(cgr: FakeCgr, monkeypatch,
+                                                        capsys) -> None:
+    def explode(args, context):
+        raise RuntimeError(f"boom\nsecond line \x1b[2J {PASSWORD}"[:24])
+
+    monkeypatch.setattr(list_command, "run", explode)
+    code, out, err = invoke(capsys, "python")
+    assert code == 1 and out == ""
+    message = one_line_error(err)
+    assert message.startswith("unexpected error: RuntimeError: boom")
+    assert "--debug" in message and "Traceback" not in err
+    code, _, err = invoke(capsys, "python", "--debug")
+    assert code == 1
+    assert "Traceback" in err and "RuntimeError" in err
+    assert err.splitlines()[-1].startswith("docker-cghistory: unexpected error: RuntimeError")
+
+
+def test_keyboard_interrupt_exits_130(cgr: FakeCgr, monkeypatch, capsys) -> None:
+    def interrupted(args, context):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(list_command, "run", interrupted)
+    code, _, err = invoke(capsys, "python")
+    assert code == 130
+    assert one_line_error(err) == "interrupted"
+
+
+def test_expected_errors_show_traceback_only_with_debug(capsys) -> None:
+    code, _, err = invoke(capsys, "Bad:")
+    assert code == 1 and "Traceback" not in err
+    code, _, err = invoke(capsys, "Bad:", "--debug")
+    assert code == 1 and "Traceback" in err
+    assert err.splitlines()[-1].startswith("docker-cghistory: invalid reference")
+
+
+def test_a_wide_history(cgr: FakeCgr, capsys) -> None:
+    cgr.add("chainguard/nightly", "latest", entries(1500, seed="w"), public=True)
+    code, out, _ = invoke(capsys, "nightly", "-q")
+    assert code == 0
+    assert out.split() == newest_first(cgr, "chainguard/nightly")
+    code, out, _ = invoke(capsys, "nightly", "-q", "--last", "1200")
+    assert out.split() == newest_first(cgr, "chainguard/nightly")[:1200]
