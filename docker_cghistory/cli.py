@@ -12,7 +12,12 @@ import sys
 
 from . import __version__, log, spec
 from .errors import CghistoryError, UsageError, sanitize
-from .plugin import NAME, program_name, watch_socket
+from .plugin import (
+    apply_docker_settings,
+    program_name,
+    split_docker_invocation,
+    watch_socket,
+)
 
 
 class Parser(argparse.ArgumentParser):
@@ -90,12 +95,15 @@ def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace
 
 
 def run(words: list[str]) -> int:
-    invoked_by_docker = words[:1] == [NAME]
-    if invoked_by_docker:
-        words = words[1:]
+    plugin_call = split_docker_invocation(words)
+    invoked_by_docker = plugin_call is not None
+    docker_debug = False
+    if plugin_call is not None:
+        words, settings, docker_debug = plugin_call
+        apply_docker_settings(settings)
         watch_socket()
     prog = program_name(invoked_by_docker)
-    debug = "--debug" in words
+    debug = "--debug" in words or docker_debug
     log.enable(debug)
     context = None
     try:
@@ -104,7 +112,7 @@ def run(words: list[str]) -> int:
 
         context = Context(
             program=prog, registry=args.registry, org=args.org,
-            insecure_registries=args.insecure_registries, debug=args.debug,
+            insecure_registries=args.insecure_registries, debug=debug,
         )
         module = importlib.import_module(f".commands.{command.name}", __package__)
         return int(module.run(args, context) or 0)

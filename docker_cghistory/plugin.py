@@ -28,6 +28,61 @@ def metadata_json() -> str:
     )
 
 
+# The docker CLI's global flags, which it passes on before the plugin's name
+# (``docker -H X cghistory ...`` runs ``docker-cghistory -H X cghistory ...``), and the
+# environment variable each one stands for.
+_GLOBAL_VALUE_FLAGS = {
+    "--config": "DOCKER_CONFIG", "-c": "DOCKER_CONTEXT", "--context": "DOCKER_CONTEXT",
+    "-H": "DOCKER_HOST", "--host": "DOCKER_HOST", "-l": None, "--log-level": None,
+    "--tlscacert": "tlscacert", "--tlscert": "tlscert", "--tlskey": "tlskey",
+}
+_GLOBAL_SWITCHES = {"-D": "debug", "--debug": "debug", "--tls": "tls", "--tlsverify": "tls"}
+
+
+def split_docker_invocation(words: list[str]) -> tuple[list[str], dict[str, str], bool] | None:
+    """``[docker globals...] cghistory ARGS`` → (ARGS, settings, debug); ``None`` otherwise.
+
+    Settings map environment variables to values (``DOCKER_HOST`` for ``-H``, ...), so the
+    engine and config code read them the way they read the user's own environment.
+    """
+    settings: dict[str, str] = {}
+    debug = False
+    position = 0
+    while position < len(words):
+        word = words[position]
+        if word == NAME:
+            return words[position + 1 :], settings, debug
+        flag, equals, value = word.partition("=")
+        if flag in _GLOBAL_VALUE_FLAGS:
+            if not equals:
+                position += 1
+                if position >= len(words):
+                    return None
+                value = words[position]
+            target = _GLOBAL_VALUE_FLAGS[flag]
+            if target:
+                settings[target] = value
+        elif word in _GLOBAL_SWITCHES:
+            debug = debug or _GLOBAL_SWITCHES[word] == "debug"
+            if _GLOBAL_SWITCHES[word] == "tls":
+                settings["DOCKER_TLS_VERIFY"] = "1"
+        else:
+            return None
+        position += 1
+    return None
+
+
+def apply_docker_settings(settings: dict[str, str]) -> None:
+    """Make docker's global flags visible the way docker's own environment variables are."""
+    certs = {settings.pop(key) for key in ("tlscacert", "tlscert", "tlskey") if key in settings}
+    if certs:
+        # docker-py reads a folder holding ca.pem, cert.pem and key.pem, as DOCKER_CERT_PATH.
+        os.environ["DOCKER_CERT_PATH"] = os.path.dirname(sorted(certs)[0])
+    if "DOCKER_HOST" in settings:
+        os.environ.pop("DOCKER_CONTEXT", None)
+    os.environ.update(settings)
+
+
 def program_name(invoked_by_docker: bool) -> str:
     return f"docker {NAME}" if invoked_by_docker else f"docker-{NAME}"
 
