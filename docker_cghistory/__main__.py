@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         from .complete import cobra_complete
 
         return cobra_complete(args)
-    if "_ARGCOMPLETE" in os.environ:
+    if "_ARGCOMPLETE" in os.environ and "COMP_LINE" in os.environ:
         from .complete import argcomplete_complete
 
         return argcomplete_complete()

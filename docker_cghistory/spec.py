@@ -62,7 +62,7 @@ FORMATS = (
     ("table", "aligned columns (default)"),
     ("json", "one JSON object per line"),
     ("{{.Digest}}", "a Go template of Index, Updated, Age, Digest, Reference, Tag"),
-    ("table {{.Index}}\t{{.Digest}}", "a template table with a header row"),
+    ("table {{.Index}}\\t{{.Digest}}", "a template table with a header row"),
 )
 # bisect's --format (its result, not a listing); completion offers these for that command.
 BISECT_FORMATS = (

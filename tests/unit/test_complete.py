@@ -626,16 +626,25 @@ def test_background_refresh_is_rate_limited(monkeypatch: pytest.MonkeyPatch) -> 
     assert forks == [1, 1]
 
 
-def test_credential_helpers_get_the_short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    from docker_cghistory import credentials
+def test_credential_helpers_get_half_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
 
+    from docker_cghistory import credentials, dockerconfig
+
+    with open(os.path.join(os.environ["DOCKER_CONFIG"], "config.json"), "w") as handle:
+        json.dump({"credHelpers": {"cgr.dev": "cgr"}}, handle)
+    dockerconfig.load.cache_clear()
     seen: list[float] = []
-    monkeypatch.setattr(credentials, "call_helper",
-                        lambda helper, server, timeout=30.0: seen.append(timeout))
-    complete._quick_helpers(credentials, 0.4)
-    complete._quick_helpers(credentials, 0.7)  # re-wrapping wraps the original, not a wrapper
-    credentials.call_helper("cgr", "cgr.dev")
-    assert seen == [0.35]
+
+    def helper(name: str, server: str, timeout: float = 30.0) -> tuple[str, str]:
+        seen.append(timeout)
+        return "user", "secret"
+
+    monkeypatch.setattr(credentials, "call_helper", helper)
+    client = complete.Fetcher(Defaults(settings={}))._client("cgr.dev", 0.4)
+    assert client.credential.username == "user"
+    assert seen == [0.2]
 
 
 def test_fetcher_reads_the_newest_builds_through_the_registry_client(
