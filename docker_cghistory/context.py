@@ -39,6 +39,7 @@ class Context:
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         attempts: int | None = None,
+        helper_timeout: float | None = None,
     ) -> None:
         settings = dockerconfig.plugin_settings()
         self.program = program
@@ -61,6 +62,7 @@ class Context:
                 ("attempts", attempts),
             ) if value is not None
         }
+        self.helper_timeout = helper_timeout
         self._clients: dict[str, RegistryClient] = {}
 
     def parse(self, text: str) -> Reference:
@@ -77,7 +79,9 @@ class Context:
             from .registry import RegistryClient
 
             def resolver() -> credentials.Credential:
-                return credentials.resolve(registry)
+                if self.helper_timeout is None:
+                    return credentials.resolve(registry)
+                return credentials.resolve(registry, self.helper_timeout)
 
             # Docker Hub's name and its API host differ; credentials are filed under the name.
             api_host = DOCKER_HUB_API if registry == DOCKER_HUB else registry

@@ -102,8 +102,8 @@ def call_helper(
     return username, secret
 
 
-def _from_helper(helper: str, host: str, how: str) -> Credential | None:
-    found = call_helper(helper, _server_for_helper(host))
+def _from_helper(helper: str, host: str, how: str, timeout: float) -> Credential | None:
+    found = call_helper(helper, _server_for_helper(host), timeout)
     if found is None:
         return None
     username, secret = found
@@ -154,17 +154,20 @@ def _from_auths(host: str) -> Credential | None:
     return Credential(source, username, password)
 
 
-def resolve(host: str) -> Credential:
-    """The credential docker would use for ``host``; anonymous when there is none."""
+def resolve(host: str, helper_timeout: float = HELPER_TIMEOUT) -> Credential:
+    """The credential docker would use for ``host``; anonymous when there is none.
+
+    ``helper_timeout`` bounds each credential helper run (completion cannot wait for one).
+    """
     helpers = dockerconfig.section("credHelpers")
     for candidate in (host, *(_HUB_HOSTS if host in _HUB_HOSTS else ())):
         helper = helpers.get(candidate)
         if helper:
-            found = _from_helper(str(helper), host, "credHelpers")
+            found = _from_helper(str(helper), host, "credHelpers", helper_timeout)
             return found or _from_auths(host) or ANONYMOUS
     store = dockerconfig.load().get("credsStore")
     if store:
-        found = _from_helper(str(store), host, "credsStore")
+        found = _from_helper(str(store), host, "credsStore", helper_timeout)
         if found:
             return found
     return _from_auths(host) or ANONYMOUS

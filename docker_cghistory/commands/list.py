@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .. import output
+from ..complete import remember_builds, remember_reference
 from ..context import Context
 from ..errors import UsageError
 from ..history import Build
@@ -83,11 +84,15 @@ def run(args: argparse.Namespace, context: Context) -> int:
     local = lookup.result(wait=0.2) if lookup is not None else None
     out = sys.stdout
     if args.quiet:
-        for build in builds:
-            out.write(build.digest + "\n")
-        return 0
-    rows = rows_for(reference, builds, local)
-    fields = JSON_FIELDS if (args.format or "").strip() == "json" else FIELDS
-    output.render(rows, args.format, out, fields=fields, headers=HEADERS,
-                  table=table_for(builds, rows, args.no_trunc, local))
+        out.writelines(build.digest + "\n" for build in builds)
+    else:
+        rows = rows_for(reference, builds, local)
+        fields = JSON_FIELDS if (args.format or "").strip() == "json" else FIELDS
+        output.render(rows, args.format, out, fields=fields, headers=HEADERS,
+                      table=table_for(builds, rows, args.no_trunc, local))
+    remember_reference(args.image)
+    if args.since is None and args.until is None:
+        # The newest builds without gaps, as --index numbers them: completion may offer them.
+        remember_builds(reference.registry, reference.repository, reference.tag or "latest",
+                        builds)
     return 0

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from .. import rewrite
+from ..complete import remember_reference
 from ..context import Context
 from ..errors import CghistoryError, UsageError, sanitize
 from ..reference import Reference
@@ -195,6 +196,9 @@ def run(args: argparse.Namespace, context: Context) -> int:
         except CghistoryError as error:
             tally.failures.append(str(error))
     _summary(tally, args)
+    for registry, repository, tag in wanted:
+        if wanted[(registry, repository, tag)].digest:
+            remember_reference(f"{registry}/{repository}:{tag}")
     if tally.violations:
         for line in tally.violations:
             out.write(line + "\n")

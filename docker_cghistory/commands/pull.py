@@ -14,6 +14,7 @@ import sys
 
 from .. import engine as engine_module
 from .. import selection
+from ..complete import remember_reference
 from ..context import Context
 from ..engine import Engine, PullProgress, interrupts_deferred
 from ..errors import InvalidReference, UsageError, sanitize
@@ -110,4 +111,5 @@ def run(args: argparse.Namespace, context: Context) -> int:
     for note in notes:
         sys.stderr.write(note + "\n")
     sys.stdout.write(pulled + "\n")
+    remember_reference(args.image)
     return 0
