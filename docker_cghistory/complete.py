@@ -25,6 +25,7 @@ import sys
 import time
 
 from . import spec
+from .ages import describe_age
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing and collections cost a TAB ~5 ms to import
@@ -605,19 +606,6 @@ def _starting(items: Iterable[tuple[str, str]], current: str) -> Candidates:
     return [(value, help) for value, help in items if value.startswith(current)]
 
 
-def _age(seconds: float) -> str:
-    # timespec.format_age, on seconds: importing datetime for it would cost more than a TAB.
-    seconds = int(seconds)
-    if seconds < 0:
-        return "in the future"
-    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400 * 7, "week"),
-                       (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
-
-
 def _stamp(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -688,7 +676,7 @@ def _builds(kind: str, current: str, image: str | None, sources: Sources) -> Ans
     bare = bool(current) and not "sha256:".startswith(current[:7]) and all(
         c in "0123456789abcdef" for c in current)
     for index, (stamp, digest) in enumerate(builds):
-        when = f"{_stamp(stamp)}, {_age(now - stamp)}"
+        when = f"{_stamp(stamp)}, {describe_age(now - stamp)}"
         if kind == spec.INDEX:
             value, description = str(index), f"{when}, {digest[7:19]}"
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from .ages import describe_age
 from .errors import TimeSpecError, sanitize
 
 _AGE_RE = re.compile(r"^\s*(\d{1,7})\s*([smhdw])\s*$", re.IGNORECASE | re.ASCII)
@@ -95,16 +96,8 @@ def format_query_time(moment: datetime, round_up: bool = False) -> str:
 
 
 def format_age(delta: timedelta) -> str:
-    """Docker's "2 days ago" style, compact: ``45 seconds``, ``3 hours``, ``12 days``."""
-    seconds = int(delta.total_seconds())
-    if seconds < 0:
-        return "in the future"
-    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400 * 7, "week"),
-                       (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return "just now"
+    """Docker's "2 days ago" style: ``45 seconds ago``, ``3 hours ago``, ``12 days ago``."""
+    return describe_age(delta.total_seconds())
 
 
 def utcnow() -> datetime:
