@@ -1,8 +1,10 @@
-"""Bisecting a tag's builds: reading BUILD values, classifying exit codes, the search state.
+"""Bisecting a tag's builds: BUILD values, exit codes, the search, its loop and its result.
 
-Pure: nothing here pulls, runs or prints. ``commands/bisect.py`` asks ``Search`` which build
-to test next, tests it, and reports the verdict back with ``record``; the search never needs
-to know what a build is, so it can be checked exhaustively without an engine.
+Pure: nothing here pulls, runs or prints. ``Search`` is the bare state: it says which
+candidate to test next and takes the verdict back with ``record``, never knowing what a build
+is, so it can be checked exhaustively. ``Bisection`` puts real builds (``Candidate``) behind
+it and drives it with a tester and a logger it is given; ``commands/bisect.py`` passes one
+that pulls the build and runs the user's command (``testcommand.py``) and a logger to stderr.
 
 Candidates are numbered in time order: 0 is the ``--good`` build, ``count - 1`` the ``--bad``
 one. Both ends are tested first (a wrong bound makes every later answer meaningless), then
@@ -11,18 +13,28 @@ the search halves the range between the newest known good and the oldest known b
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 
 from . import history
-from .errors import SelectionError, TimeSpecError, UsageError, sanitize
+from .errors import (
+    CghistoryError,
+    Interrupted,
+    SelectionError,
+    TimeSpecError,
+    UsageError,
+    sanitize,
+)
 from .history import Build
+from .reference import Reference
 from .selection import Selector, choose
-from .timespec import parse_when
+from .timespec import format_timestamp, parse_when
 
 # --- verdicts ------------------------------------------------------------------------------
 
@@ -52,6 +64,22 @@ def classify(returncode: int) -> Verdict | None:
     if 1 <= returncode <= 127:
         return Verdict.BAD
     return None
+
+
+def describe_status(returncode: int) -> str:
+    if returncode < 0:
+        return f"was killed by {_signal_name(-returncode)}"
+    if returncode > 128:
+        return (f"exited with status {returncode} (killed by "
+                f"{_signal_name(returncode - 128)}?)")
+    return f"exited with status {returncode}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 # --- BUILD values --------------------------------------------------------------------------
@@ -112,6 +140,27 @@ def resolve_build(builds: Sequence[Build], selector: Selector, text: str, now: d
         raise SelectionError(f"{selector.flag} {sanitize(text)}{hint}: {error}") from None
     assert index is not None  # choosing on the whole history always numbers the build
     return index
+
+
+def locate(reference: Reference, builds: Sequence[Build], good_text: str,
+           bad_text: str | None, now: datetime) -> tuple[int, int]:
+    """Listing positions of ``--good`` and ``--bad``, checked to make a range to search."""
+    good_selector = parse_build(good_text, "--good", now)
+    bad_selector = parse_build(bad_text, "--bad", now) if bad_text is not None else None
+    if not builds:
+        raise SelectionError(f"{reference.tagged} has no builds")
+    good = resolve_build(builds, good_selector, good_text, now)
+    bad = resolve_build(builds, bad_selector, bad_text, now) if bad_selector and bad_text else 0
+    describe = {position: f"#{position} sha256:{builds[position].short} "
+                f"({format_timestamp(builds[position].updated)})" for position in (good, bad)}
+    if good == bad:
+        raise UsageError(f"--good and --bad are the same build, {describe[good]}")
+    if good < bad:
+        raise UsageError(
+            f"--good {describe[good]} is newer than --bad {describe[bad]}: bisect looks for "
+            "the first bad build after a good one"
+        )
+    return good, bad
 
 
 # --- the search ----------------------------------------------------------------------------
@@ -252,3 +301,233 @@ class Search:
             return None
         assert self.good is not None and self.bad is not None
         return Result(self.good, tuple(range(self.good + 1, self.bad + 1)))
+
+
+# --- how a bisect ends ---------------------------------------------------------------------
+
+
+class Stop(CghistoryError):
+    """The bisect cannot go on; the message already says how far it got."""
+
+
+class Undecided(CghistoryError):
+    """Skipped builds hide the boundary: the result is a range, and the exit status says so."""
+
+
+# --- what is tested ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A build in the range, with what the messages and the command need to name it."""
+
+    position: int  # its number in 'list' (0 = newest), so log lines match what users saw
+    build: Build
+    reference: Reference  # the tag, for the FROM line
+
+    @property
+    def pinned(self) -> str:
+        """``HOST/REPO@DIGEST``: what ``{}`` becomes, unambiguous whatever the tag does next."""
+        return f"{self.reference.name}@{self.build.digest}"
+
+    @property
+    def updated(self) -> str:
+        return format_timestamp(self.build.updated)
+
+    def describe(self) -> str:
+        return f"#{self.position} sha256:{self.build.short} ({self.updated})"
+
+    def as_json(self) -> dict[str, str]:
+        return {"reference": self.pinned, "digest": self.build.digest, "updated": self.updated}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One verdict: from a command run, or reused for a digest already tested."""
+
+    candidate: Candidate
+    verdict: Verdict
+    returncode: int | None  # None: reused, the command did not run again
+
+    def as_json(self) -> dict[str, object]:
+        return {**self.candidate.as_json(), "verdict": self.verdict.value,
+                "exit_code": self.returncode}
+
+
+def candidates_between(reference: Reference, builds: Sequence[Build], good: int,
+                       bad: int) -> list[Candidate]:
+    """The builds from ``good`` to ``bad`` (listing positions, newest first) in time order."""
+    return [Candidate(position, builds[position], reference)
+            for position in range(good, bad - 1, -1)]
+
+
+# --- the loop ------------------------------------------------------------------------------
+
+Tester = Callable[[Candidate], int]
+Logger = Callable[[str], None]
+
+
+@dataclass
+class Bisection:
+    """A search over real candidates: the pure state plus what was run to move it."""
+
+    candidates: list[Candidate]
+    search: Search = field(init=False)
+    runs: list[Run] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.search = Search(len(self.candidates))
+
+    def step(self, test: Tester, log: Logger) -> bool:
+        """Test the next candidate; ``False`` once there is nothing left to test.
+
+        A digest already tested at another point of the history gets the same verdict
+        without running again: the test is meant to depend on the image alone.
+        """
+        index = self.search.next_candidate()
+        if index is None:
+            return False
+        candidate = self.candidates[index]
+        known = next((run for run in self.runs
+                      if run.candidate.build.digest == candidate.build.digest), None)
+        if known is not None:
+            self.runs.append(Run(candidate, known.verdict, None))
+            self.search.record(index, known.verdict)
+            log(f"testing {candidate.describe()}: {known.verdict.value} "
+                f"(same digest as {known.candidate.describe()})")
+            return True
+        log(f"pulling {candidate.describe()}: {self._progress()}")
+        try:
+            returncode = test(candidate)
+        except CghistoryError as error:
+            # A failed pull or a command that cannot start: the bisect ends, and says how far
+            # it got, with the failure's own exit status.
+            stop = Stop(f"{error}; stopped at {candidate.describe()}. {self.so_far()}")
+            stop.exit_code = error.exit_code
+            raise stop from None
+        verdict = classify(returncode)
+        if verdict is None:
+            raise Stop(f"the command {describe_status(returncode)} while testing "
+                       f"{candidate.pinned}; stopped. {self.so_far()}")
+        self.runs.append(Run(candidate, verdict, returncode))
+        self.search.record(index, verdict)
+        log(f"testing {candidate.describe()}: {verdict.value}"
+            + (f" (exit {returncode})" if returncode not in (0,) else ""))
+        return True
+
+    def _progress(self) -> str:
+        search = self.search
+        if search.good is None:
+            return "checking that --good is good"
+        if search.bad is None:
+            return "checking that --bad is bad"
+        left = search.remaining
+        return (f"{left} build{'s' if left != 1 else ''} left to search, "
+                f"about {search.steps_left} more run{'s' if search.steps_left != 1 else ''}")
+
+    @property
+    def tested(self) -> int:
+        return sum(1 for run in self.runs if run.verdict is not Verdict.SKIP)
+
+    @property
+    def skipped(self) -> int:
+        return sum(1 for run in self.runs if run.verdict is Verdict.SKIP)
+
+    def so_far(self) -> str:
+        """The bounds reached, for a bisect that ends early: enough to resume by hand."""
+        search = self.search
+        if search.good is None:
+            return "Nothing was decided yet."
+        good = self.candidates[search.good]
+        if search.bad is None:
+            return f"So far: last good {good.describe()}; --bad not checked yet."
+        bad = self.candidates[search.bad]
+        left = search.remaining
+        return (f"So far: last good {good.describe()}, first bad at or before "
+                f"{bad.describe()}, {left} untested build{'s' if left != 1 else ''} between; "
+                f"resume with --good {good.build.digest} --bad {bad.build.digest}")
+
+    def check_bounds(self) -> None:
+        """Turn a failed check of ``--good`` or ``--bad`` into the one line that explains it."""
+        problem = self.search.problem
+        if problem is None:
+            return
+        first, last = self.candidates[0], self.candidates[-1]
+        run = self.runs[-1]
+        status = "" if run.returncode is None else f" (the command exited {run.returncode})"
+        if problem is Problem.GOOD_IS_BAD:
+            message = f"--good {first.describe()} is bad{status}: give an older --good"
+        elif problem is Problem.BAD_IS_GOOD:
+            message = f"--bad {last.describe()} is good{status}: nothing to look for up to it"
+        elif problem is Problem.GOOD_UNTESTABLE:
+            message = (f"--good {first.describe()} cannot be tested (the command exited "
+                       f"{SKIP_CODE}): give another --good")
+        else:
+            message = (f"--bad {last.describe()} cannot be tested (the command exited "
+                       f"{SKIP_CODE}): give another --bad")
+        raise Stop(message)
+
+    def drive(self, test: Tester, log: Logger) -> Result:
+        """Run the search to its end; every way out but a result raises with the state."""
+        try:
+            while self.step(test, log):
+                self.check_bounds()
+        except KeyboardInterrupt:
+            raise Interrupted(f"interrupted. {self.so_far()}") from None
+        result = self.search.result
+        assert result is not None
+        return result
+
+
+# --- the result ----------------------------------------------------------------------------
+
+
+def pin_command(program: str, last_good: Candidate) -> str:
+    """The ``pin`` command that writes the last good build into Dockerfiles and compose files.
+
+    ``pin --at`` takes the build current at a moment: the last good build's own timestamp
+    names exactly it.
+    """
+    return f"{program} pin --at {last_good.updated}"
+
+
+def from_line(last_good: Candidate) -> str:
+    return f"FROM {last_good.reference.tagged}@{last_good.build.digest}"
+
+
+def render_text(bisection: Bisection, result: Result, program: str) -> str:
+    """git bisect's shape: ``key: value`` lines a person reads and ``grep``/``cut`` take apart."""
+    candidates = bisection.candidates
+    last_good = candidates[result.last_good]
+    lines = []
+    if result.first_bad is not None:
+        first_bad = candidates[result.first_bad]
+        lines.append(f"first bad build: {first_bad.pinned} ({first_bad.updated})")
+    else:
+        lines.append("the first bad build is one of:")
+        for index in result.candidates:
+            candidate = candidates[index]
+            tag = "skipped" if index != result.candidates[-1] else "bad"
+            lines.append(f"  {candidate.pinned} ({candidate.updated}) {tag}")
+    lines.append(f"last good build: {last_good.pinned} ({last_good.updated})")
+    lines.append(from_line(last_good))
+    lines.append(f"tested: {bisection.tested} builds, skipped: {bisection.skipped}")
+    lines.append(f"pin: {pin_command(program, last_good)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(bisection: Bisection, result: Result, program: str) -> str:
+    candidates = bisection.candidates
+    last_good = candidates[result.last_good]
+    document = {
+        "first_bad": (candidates[result.first_bad].as_json()
+                      if result.first_bad is not None else None),
+        "last_good": last_good.as_json(),
+        "from_line": from_line(last_good),
+        "candidates": [candidates[index].as_json() for index in result.candidates],
+        "tested": bisection.tested,
+        "skipped": bisection.skipped,
+        "runs": [run.as_json() for run in bisection.runs],
+        "pin_command": pin_command(program, last_good),
+    }
+    return json.dumps(document, separators=(",", ":")) + "\n"

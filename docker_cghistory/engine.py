@@ -413,6 +413,29 @@ class Engine:
             if not self.api.tag(image_id, repository, target.tag or "latest", force=True):
                 raise EngineError(f"the Docker engine did not tag {familiar(target)}")
 
+    def remove(self, image: str) -> bool:
+        """Untag ``image`` (``HOST/REPO@DIGEST``); the engine deletes it if nothing else uses it.
+
+        ``False`` when the image is already gone. The messages name no image: the caller's
+        own line does (``could not remove IMAGE: ...``).
+        """
+        import requests
+        from docker.errors import APIError, DockerException, NotFound
+
+        try:
+            self.api.remove_image(image)
+        except NotFound:
+            return False
+        except APIError as error:
+            explanation = getattr(error, "explanation", None) or error
+            raise EngineError(f"the Docker engine did not remove it: {scrub(explanation)}") \
+                from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            raise unreachable(self.endpoint, error) from None
+        except (DockerException, requests.exceptions.RequestException) as error:
+            raise EngineError(f"the Docker engine failed: {scrub(error)}") from None
+        return True
+
     def local_digests(self, name: str) -> set[str]:
         """Digests of ``name`` present in the engine: one ``/images/json`` call.
 

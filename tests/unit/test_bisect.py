@@ -19,12 +19,21 @@ from hypothesis import strategies as st
 
 from docker_cghistory.bisect import (
     BUILD_HELP,
+    Bisection,
+    Candidate,
     Problem,
     Search,
+    Stop,
+    Undecided,
     Verdict,
+    candidates_between,
     classify,
+    describe_status,
+    locate,
     max_runs,
     parse_build,
+    render_json,
+    render_text,
     resolve_build,
 )
 from docker_cghistory.commands import bisect as command
@@ -38,6 +47,7 @@ from docker_cghistory.errors import (
 )
 from docker_cghistory.history import Build
 from docker_cghistory.reference import Reference
+from docker_cghistory.testcommand import CannotRun, run_command, substitute
 
 NOW = datetime(2024, 7, 1, tzinfo=timezone.utc)
 GOOD, BAD, SKIP = Verdict.GOOD, Verdict.BAD, Verdict.SKIP
@@ -312,8 +322,8 @@ REF = Reference("cgr.example", "acme/app", "1.2")
 
 
 def test_locate_defaults_bad_to_the_newest() -> None:
-    assert command.locate(REF, BUILDS, "5", None) == (5, 0)
-    assert command.locate(REF, BUILDS, "5", digest(2)[7:20]) == (5, 2)
+    assert locate(REF, BUILDS, "5", None, NOW) == (5, 0)
+    assert locate(REF, BUILDS, "5", digest(2)[7:20], NOW) == (5, 2)
 
 
 @pytest.mark.parametrize(("good", "bad", "expected"), [
@@ -322,16 +332,16 @@ def test_locate_defaults_bad_to_the_newest() -> None:
 ])
 def test_locate_refuses_an_empty_or_reversed_range(good: str, bad: str, expected: str) -> None:
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        command.locate(REF, BUILDS, good, bad)
+        locate(REF, BUILDS, good, bad, NOW)
 
 
 def test_locate_needs_builds() -> None:
     with pytest.raises(SelectionError, match="has no builds"):
-        command.locate(REF, [], "1", None)
+        locate(REF, [], "1", None, NOW)
 
 
 def test_candidates_are_in_time_order() -> None:
-    candidates = command.candidates_between(REF, BUILDS, 5, 1)
+    candidates = candidates_between(REF, BUILDS, 5, 1)
     assert [c.position for c in candidates] == [5, 4, 3, 2, 1]
     assert candidates[0].pinned == f"cgr.example/acme/app@{digest(5)}"
     assert candidates[0].describe() == "#5 sha256:05ab05ab05ab (2024-06-26T00:00:00Z)"
@@ -341,7 +351,7 @@ def test_candidates_are_in_time_order() -> None:
 
 
 def test_substitute_replaces_every_brace_pair_in_every_word() -> None:
-    assert command.substitute(["docker", "run", "{}", "x{}y{}", "{ }", "{{}}"], "R@D") == [
+    assert substitute(["docker", "run", "{}", "x{}y{}", "{ }", "{{}}"], "R@D") == [
         "docker", "run", "R@D", "xR@DyR@D", "{ }", "{R@D}"]
 
 
@@ -353,15 +363,15 @@ def test_runner_passes_the_image_as_argument_and_environment(tmp_path) -> None:
     out = io.StringIO()
     code = ("import os, sys; print('arg', sys.argv[1]); "
             "print('env', os.environ['CGHISTORY_IMAGE']); print('keep', os.environ['KEEP'])")
-    status = command.run_command([*python(code), "{}"], "h/r@sha256:ab",
-                                 env={**os.environ, "KEEP": "yes"}, output=out)
+    status = run_command([*python(code), "{}"], "h/r@sha256:ab",
+                         env={**os.environ, "KEEP": "yes"}, output=out)
     assert status == 0
     assert out.getvalue().splitlines() == ["arg h/r@sha256:ab", "env h/r@sha256:ab",
                                            "keep yes"]
 
 
 def test_runner_sends_the_commands_stdout_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
-    status = command.run_command(["sh", "-c", "echo out; echo err >&2; exit 3"], "img")
+    status = run_command(["sh", "-c", "echo out; echo err >&2; exit 3"], "img")
     captured = capfd.readouterr()
     assert status == 3
     assert captured.out == ""
@@ -374,19 +384,19 @@ def test_runner_sends_the_commands_stdout_to_stderr(capfd: pytest.CaptureFixture
     ("kill -9 $$", -9, None), ("exit 137", 137, None),
 ])
 def test_runner_statuses(script: str, status: int, verdict: Verdict | None) -> None:
-    code = command.run_command(["sh", "-c", script], "img", output=io.StringIO())
+    code = run_command(["sh", "-c", script], "img", output=io.StringIO())
     assert code == status
     assert classify(code) == verdict
 
 
 def test_a_command_that_cannot_start_is_not_a_verdict() -> None:
-    with pytest.raises(command.CannotRun, match="cannot run 'no-such-program-xyz'"):
-        command.run_command(["no-such-program-xyz", "{}"], "img", output=io.StringIO())
+    with pytest.raises(CannotRun, match="cannot run 'no-such-program-xyz'"):
+        run_command(["no-such-program-xyz", "{}"], "img", output=io.StringIO())
 
 
 def test_describe_status() -> None:
-    assert command.describe_status(-signal.SIGKILL) == "was killed by SIGKILL"
-    assert command.describe_status(130) == "exited with status 130 (killed by SIGINT?)"
+    assert describe_status(-signal.SIGKILL) == "was killed by SIGKILL"
+    assert describe_status(130) == "exited with status 130 (killed by SIGINT?)"
 
 
 # --- the loop and the result -----------------------------------------------------------------
@@ -396,15 +406,15 @@ HISTORY = [Build(datetime(2024, 6, 20, 9, 30, tzinfo=timezone.utc) + timedelta(d
 
 
 def bisection_for(good: int = 9, bad: int = 0,
-                  history: list[Build] | None = None) -> command.Bisection:
-    return command.Bisection(command.candidates_between(REF, history or HISTORY, good, bad))
+                  history: list[Build] | None = None) -> Bisection:
+    return Bisection(candidates_between(REF, history or HISTORY, good, bad))
 
 
-def recording(statuses: Callable[[command.Candidate], int]) -> tuple[
-        Callable[[command.Candidate], int], list[str]]:
+def recording(statuses: Callable[[Candidate], int]) -> tuple[
+        Callable[[Candidate], int], list[str]]:
     seen: list[str] = []
 
-    def test(candidate: command.Candidate) -> int:
+    def test(candidate: Candidate) -> int:
         seen.append(candidate.build.digest)
         return statuses(candidate)
 
@@ -412,7 +422,7 @@ def recording(statuses: Callable[[command.Candidate], int]) -> tuple[
 
 
 def broken_from(first_bad_digest_number: int, skip: frozenset[int] = frozenset()):
-    def status(candidate: command.Candidate) -> int:
+    def status(candidate: Candidate) -> int:
         number = int(candidate.build.digest[7:9], 16)
         if number in skip:
             return 125
@@ -453,7 +463,7 @@ def test_a_digest_seen_before_is_not_run_again() -> None:
 def test_a_signal_stops_with_the_state_so_far() -> None:
     bisection = bisection_for()
     calls = iter([0, 1, -signal.SIGKILL])
-    with pytest.raises(command.Stop) as caught:
+    with pytest.raises(Stop) as caught:
         bisection.drive(lambda c: next(calls), lambda _: None)
     message = str(caught.value)
     assert "\n" not in message
@@ -467,18 +477,18 @@ def test_a_signal_stops_with_the_state_so_far() -> None:
 @pytest.mark.parametrize("error", [
     EngineError("the Docker engine failed to pull X: boom"),
     AuthError("the registry refused X by policy: cooldown"),
-    command.CannotRun("cannot run 'x': No such file or directory"),
+    CannotRun("cannot run 'x': No such file or directory"),
 ])
 def test_a_failed_pull_or_start_stops_with_the_state_so_far(error: CghistoryError) -> None:
     bisection = bisection_for()
     calls = iter([0, 1])
 
-    def test(candidate: command.Candidate) -> int:
+    def test(candidate: Candidate) -> int:
         for status in calls:
             return status
         raise error
 
-    with pytest.raises(command.Stop) as caught:
+    with pytest.raises(Stop) as caught:
         bisection.drive(test, lambda _: None)
     message = str(caught.value)
     assert message.startswith(f"{error}; stopped at #5 sha256:04ab04ab04ab")
@@ -490,7 +500,7 @@ def test_ctrl_c_ends_with_the_state_so_far() -> None:
     bisection = bisection_for()
     calls = iter([0])
 
-    def test(candidate: command.Candidate) -> int:
+    def test(candidate: Candidate) -> int:
         try:
             return next(calls)
         except StopIteration:
@@ -511,7 +521,7 @@ def test_ctrl_c_ends_with_the_state_so_far() -> None:
 def test_wrong_bounds_are_reported_as_such(statuses: list[int], expected: str) -> None:
     bisection = bisection_for()
     calls = iter(statuses)
-    with pytest.raises(command.Stop) as caught:
+    with pytest.raises(Stop) as caught:
         bisection.drive(lambda c: next(calls), lambda _: None)
     assert str(caught.value).startswith(expected)
     assert len(bisection.runs) == len(statuses)
@@ -520,7 +530,7 @@ def test_wrong_bounds_are_reported_as_such(statuses: list[int], expected: str) -
 def test_text_result() -> None:
     bisection = bisection_for()
     result = bisection.drive(recording(broken_from(6, frozenset({4})))[0], lambda _: None)
-    text = command.render_text(bisection, result, "docker cghistory")
+    text = render_text(bisection, result, "docker cghistory")
     assert text == (
         f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00Z)\n"
         f"last good build: cgr.example/acme/app@{digest(5)} (2024-06-25T09:30:00Z)\n"
@@ -533,7 +543,7 @@ def test_text_result() -> None:
 def test_json_result() -> None:
     bisection = bisection_for()
     result = bisection.drive(recording(broken_from(6, frozenset({4})))[0], lambda _: None)
-    document = json.loads(command.render_json(bisection, result, "docker-cghistory"))
+    document = json.loads(render_json(bisection, result, "docker-cghistory"))
     good = {"reference": f"cgr.example/acme/app@{digest(5)}", "digest": digest(5),
             "updated": "2024-06-25T09:30:00Z"}
     assert document["first_bad"] == {"reference": f"cgr.example/acme/app@{digest(6)}",
@@ -543,7 +553,7 @@ def test_json_result() -> None:
     assert document["candidates"] == [document["first_bad"]]
     assert document["skipped"] == 1
     assert document["tested"] == len(document["runs"]) - 1
-    assert document["runs"][0] == {**command.Candidate(0, HISTORY[9], REF).as_json(),
+    assert document["runs"][0] == {**Candidate(0, HISTORY[9], REF).as_json(),
                                    "verdict": "good", "exit_code": 0}
     assert {run["verdict"] for run in document["runs"]} == {"good", "bad", "skip"}
     assert document["pin_command"] == "docker-cghistory pin --at 2024-06-25T09:30:00Z"
@@ -553,7 +563,7 @@ def test_ambiguous_result_lists_the_candidates() -> None:
     bisection = bisection_for(good=6, bad=2)  # digests 3..7
     result = bisection.drive(recording(broken_from(5, frozenset({4, 5})))[0], lambda _: None)
     assert result.ambiguous
-    text = command.render_text(bisection, result, "docker cghistory")
+    text = render_text(bisection, result, "docker cghistory")
     assert text.splitlines()[:5] == [
         "the first bad build is one of:",
         f"  cgr.example/acme/app@{digest(4)} (2024-06-24T09:30:00Z) skipped",
@@ -561,7 +571,7 @@ def test_ambiguous_result_lists_the_candidates() -> None:
         f"  cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00Z) bad",
         f"last good build: cgr.example/acme/app@{digest(3)} (2024-06-23T09:30:00Z)",
     ]
-    document = json.loads(command.render_json(bisection, result, "p"))
+    document = json.loads(render_json(bisection, result, "p"))
     assert document["first_bad"] is None
     assert [c["digest"] for c in document["candidates"]] == [digest(4), digest(5), digest(6)]
 
@@ -587,7 +597,7 @@ class FakeImages:
     def connect(self) -> None:
         pass
 
-    def pull(self, candidate: command.Candidate) -> None:
+    def pull(self, candidate: Candidate) -> None:
         self.pulls.append(candidate.pinned)
 
     def cleanup(self, log: Callable[[str], None]) -> None:
@@ -646,13 +656,13 @@ def test_run_json_and_keep(fake_images: type[FakeImages],
 def test_run_ambiguous_prints_the_range_and_fails(
         fake_images: type[FakeImages], capfd: pytest.CaptureFixture[str]) -> None:
     script = 'case "$CGHISTORY_IMAGE" in *:0[45]*) exit 125;; *:0[5-9]*) exit 1;; esac'
-    with pytest.raises(command.Undecided, match="one of 3"):
+    with pytest.raises(Undecided, match="one of 3"):
         command.run(args(good="6", bad="2", command=["sh", "-c", script]), FakeContext())
     assert capfd.readouterr().out.startswith("the first bad build is one of:\n")
 
 
 def test_run_cleans_up_when_the_bisect_stops(fake_images: type[FakeImages]) -> None:
-    with pytest.raises(command.Stop, match=r"--good #9 .* is bad"):
+    with pytest.raises(Stop, match=r"--good #9 .* is bad"):
         command.run(args(command=["false"]), FakeContext())
     assert fake_images.instances[0].cleaned
 

@@ -1,0 +1,79 @@
+"""Running bisect's test command on one build: ``{}`` and ``CGHISTORY_IMAGE`` name it.
+
+The adapter around ``subprocess``: the command's output goes to our stderr (stdout is kept for
+the result), its exit status comes back for ``bisect.classify`` to judge, and a command that
+cannot start at all raises ``CannotRun`` instead of passing for a verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import IO
+
+from .errors import CghistoryError, sanitize
+
+IMAGE_ENV = "CGHISTORY_IMAGE"
+
+
+class CannotRun(CghistoryError):
+    """The test command does not start at all (a typo, not a verdict on a build)."""
+
+
+def substitute(command: Sequence[str], image: str) -> list[str]:
+    """Every ``{}`` in every word becomes the build, as ``find -exec`` and ``xargs -I`` do."""
+    return [word.replace("{}", image) for word in command]
+
+
+def run_command(command: Sequence[str], image: str, *,
+                env: dict[str, str] | None = None, output: IO[str] | None = None) -> int:
+    """Run the test on one build and return its exit status (negative: killed by a signal).
+
+    The command's stdout goes to our stderr, so that stdout holds nothing but the result. A
+    command that cannot start at all is the user's typo, not a verdict on a build: it stops
+    the bisect instead of marking every build bad.
+    """
+    argv = substitute(command, image)
+    environment = dict(os.environ if env is None else env)
+    environment[IMAGE_ENV] = image
+    sink = output if output is not None else sys.stderr
+    try:
+        target: int | None = sink.fileno()
+    except (AttributeError, OSError, ValueError):
+        target = None  # a stream without a descriptor (pytest's capture): copy through a pipe
+    sink.flush()
+    try:
+        process = subprocess.Popen(
+            argv, env=environment,
+            stdout=target if target is not None else subprocess.PIPE,
+            stderr=None if target is not None or output is None else subprocess.STDOUT,
+            text=target is None,
+        )
+    except OSError as error:
+        raise CannotRun(f"cannot run {sanitize(argv[0])!r}: {error.strerror or error}") \
+            from None
+    try:
+        if target is None and process.stdout is not None:
+            for line in process.stdout:
+                sink.write(line)
+        return process.wait()
+    except BaseException:
+        _end(process)
+        raise
+
+
+def _end(process: subprocess.Popen[str]) -> None:
+    """Stop a command we started (after Ctrl-C or the docker CLI asking us to stop)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            process.wait()
+
