@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from . import __version__, log, spec
 from .errors import CghistoryError, UsageError, sanitize
@@ -32,8 +33,8 @@ def _add_option(parser: argparse.ArgumentParser, opt: spec.Opt) -> argparse.Acti
     if opt.action in ("store", "append"):
         kwargs["metavar"] = opt.value
         kwargs["action"] = opt.action
-        if opt.kind == "int":
-            kwargs["type"] = int
+        if opt.kind in ("int", "float"):
+            kwargs["type"] = int if opt.kind == "int" else float
     else:
         kwargs["action"] = opt.action
     return parser.add_argument(*opt.flags, **kwargs)
@@ -94,7 +95,54 @@ def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace
     return command, parser.parse_args(words)
 
 
+def _on_interrupt(signum: int, frame: object) -> None:
+    """The first Ctrl-C (or the docker CLI closing the plugin socket) stops; later ones wait.
+
+    Without this, a second SIGINT could land inside the handling of the first and end in a
+    traceback instead of one line.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _stuck_threads() -> bool:
+    """Worker threads still waiting on the network (after Ctrl-C or a failed window)."""
+    import threading
+
+    main = threading.main_thread()
+    return any(t is not main and not t.daemon and t.is_alive() for t in threading.enumerate())
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Exit without joining stuck workers, which would hold the exit for their timeout."""
+    import contextlib
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 def run(words: list[str]) -> int:
+    import signal
+
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_interrupt)
+    try:
+        code = _run(words)
+    finally:
+        if previous is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous)
+    if _stuck_threads():
+        _exit_now(code)
+    return code
+
+
+def _run(words: list[str]) -> int:
     plugin_call = split_docker_invocation(words)
     invoked_by_docker = plugin_call is not None
     docker_debug = False
@@ -113,6 +161,7 @@ def run(words: list[str]) -> int:
         context = Context(
             program=prog, registry=args.registry, org=args.org,
             insecure_registries=args.insecure_registries, debug=debug,
+            read_timeout=args.timeout,
         )
         module = importlib.import_module(f".commands.{command.name}", __package__)
         return int(module.run(args, context) or 0)

@@ -10,6 +10,7 @@ import os
 from typing import TYPE_CHECKING
 
 from . import dockerconfig
+from .errors import ConfigError, UsageError, sanitize
 from .reference import (
     DEFAULT_ORG,
     DEFAULT_REGISTRY,
@@ -23,6 +24,19 @@ DOCKER_HUB_API = "registry-1.docker.io"
 
 if TYPE_CHECKING:
     from .registry import RegistryClient
+
+
+def _timeout_setting(value: object) -> float | None:
+    """``CGHISTORY_TIMEOUT`` or the config's ``timeout``: seconds, above 0."""
+    if value in (None, ""):
+        return None
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0:
+        raise ConfigError(f"invalid timeout {sanitize(value)!r}: give a number of seconds above 0")
+    return seconds
 
 
 class Context:
@@ -56,6 +70,13 @@ class Context:
         insecure += os.environ.get("CGHISTORY_INSECURE_REGISTRIES", "").replace(",", " ").split()
         insecure += str(settings.get("insecure-registries") or "").replace(",", " ").split()
         self.insecure = {entry.strip().lower() for entry in insecure if entry.strip()}
+        if read_timeout is None:
+            read_timeout = _timeout_setting(os.environ.get("CGHISTORY_TIMEOUT")
+                                            or settings.get("timeout"))
+        elif read_timeout <= 0:
+            raise UsageError("--timeout takes a number of seconds above 0")
+        if read_timeout is not None and connect_timeout is None:
+            connect_timeout = min(read_timeout, 10.0)
         self.client_options = {
             key: value for key, value in (
                 ("connect_timeout", connect_timeout), ("read_timeout", read_timeout),

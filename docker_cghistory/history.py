@@ -67,9 +67,14 @@ def parse_page(payload: object, registry: str, now: datetime) -> list[Build]:
     return builds
 
 
-def merge(pages: Iterable[Iterable[Build]]) -> list[Build]:
-    """All builds of overlapping pages, each once, newest first, whatever order pages came in."""
-    unique = {(build.updated, build.digest): build for page in pages for build in page}
+def merge(pages: Iterable[Iterable[Build]], window: Window | None = None) -> list[Build]:
+    """All builds of overlapping pages, each once, newest first, whatever order pages came in.
+
+    With ``window``, only the builds inside it: requests round its bounds outward to the
+    millisecond, and a registry may ignore them.
+    """
+    unique = {(build.updated, build.digest): build for page in pages for build in page
+              if window is None or window.contains(build.updated)}
     return sorted(unique.values(), reverse=True)
 
 
@@ -256,15 +261,15 @@ def read_all(
     if cuts:
         parts = windows_between(cuts, window)
         if len(parts) > 1:
-            return merge(parallel(lambda part: read_window(fetch, part), parts))
+            return merge(parallel(lambda part: read_window(fetch, part), parts), window)
     first = fetch(window)
     if not is_full(first):
-        return merge([first])
+        return merge([first], window)
     rest = plan_windows(first, window.end or now)
     if window.end is not None and rest:
         rest[-1] = Window(rest[-1].start, window.end)
     pages = parallel(lambda part: read_window(fetch, part), rest)
-    return merge([first, *pages])
+    return merge([first, *pages], window)
 
 
 def read_newest(
@@ -284,22 +289,22 @@ def read_newest(
     if window.start is not None and guess_start <= window.start:
         return read_all(fetch, parallel, window, now)[:count]
     found = read_window(fetch, Window(guess_start, window.end))
-    if len(merge([found])) >= count:
-        return merge([found])[:count]
+    if len(merge([found], window)) >= count:
+        return merge([found], window)[:count]
     # Before the guess: the oldest page tells where the history starts and how dense it is.
     older = fetch(Window(window.start, guess_start))
     if not is_full(older):
-        return merge([found, older])[:count]
+        return merge([found, older], window)[:count]
     # Walk backward from the guess toward the oldest page, a rate-sized window at a time.
     oldest_end = max(build.updated for build in older)
     spacing = (oldest_end - min(b.updated for b in older)) / max(len(older) - 1, 1)
     span = max(spacing * WINDOW_TARGET, timedelta(minutes=1))
     recent = [found]
     upper = guess_start
-    while len(merge(recent)) < count and upper > oldest_end:
+    while len(merge(recent, window)) < count and upper > oldest_end:
         lower = max(upper - span, oldest_end)
         recent.append(read_window(fetch, Window(lower, upper)))
         upper = lower
-    if len(merge(recent)) >= count:
-        return merge(recent)[:count]
-    return merge([*recent, older])[:count]
+    if len(merge(recent, window)) >= count:
+        return merge(recent, window)[:count]
+    return merge([*recent, older], window)[:count]

@@ -108,13 +108,15 @@ def watch_socket() -> None:
         return
 
     def wait_for_close() -> None:
-        import _thread
-
         try:
             while connection.recv(1):
                 pass
         except OSError:
             pass
-        _thread.interrupt_main()
+        # A real SIGINT, not interrupt_main(): that only sets a flag, which a main thread
+        # blocked in a socket read would not see until the read timed out.
+        import signal
+
+        signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
 
     threading.Thread(target=wait_for_close, name="plugin-socket", daemon=True).start()

@@ -485,8 +485,15 @@ class RegistryClient:
             return [function(window) for window in windows]
         from concurrent.futures import ThreadPoolExecutor
 
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(windows))) as pool:
+        pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(windows)))
+        try:
             return list(pool.map(function, windows))
+        except BaseException:
+            # Ctrl-C or a failed window: do not wait for requests still in flight.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        finally:
+            pool.shutdown(wait=False)
 
     def _prewarm(self, connections: int) -> None:
         """Open connections for the parallel windows while the token dance is under way.

@@ -82,6 +82,8 @@ GLOBAL = (
     Opt(("--org",), "default organisation for one-word names (chainguard)", "ORG"),
     Opt(("--insecure-registry",), "allow plain HTTP to this registry (repeatable)", "HOST",
         dest="insecure_registries", action="append"),
+    Opt(("--timeout",), "seconds to wait for a registry answer before retrying (30)",
+        "SECONDS", kind="float"),
     Opt(("--debug",), "show requests, timings and tracebacks (never secrets)"),
 )
 
