@@ -55,6 +55,11 @@ class Tally:
     violations: list[str] = field(default_factory=list)
 
 
+def _digest_only_pin(site: rewrite.Site) -> bool:
+    """``name@sha256:…``: which tag it came from is unknown, so it is never moved."""
+    return site.pinned and site.reference.tag is None
+
+
 def _key(reference: Reference) -> Key:
     return reference.registry, reference.repository, reference.tag or "latest"
 
@@ -146,7 +151,15 @@ def run(args: argparse.Namespace, context: Context) -> int:
             read[path] = found
 
     def needs(site: rewrite.Site) -> bool:
-        return not site.pinned or args.update
+        return (not site.pinned or args.update) and not _digest_only_pin(site)
+
+    if args.update:
+        for _, sites in read.values():
+            tally.skipped.extend(
+                f"{sanitize(site.path)}:{site.line}: {sanitize(site.text)}: a digest-only pin "
+                "names no tag to update from; write NAME:TAG@DIGEST to let --update move it"
+                for site in sites if _digest_only_pin(site)
+            )
 
     keys = [_key(site.reference) for _, sites in read.values() for site in sites if needs(site)]
     wanted = _resolve_all(keys, _resolver(context, at, cooldown))
@@ -158,7 +171,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
     def replacement(site: rewrite.Site) -> str | None:
         if not needs(site):
-            tally.already += 1
+            if not (args.update and _digest_only_pin(site)):  # those are counted as skipped
+                tally.already += 1
             return None
         result = wanted[_key(site.reference)]
         if result.digest is None:
@@ -167,7 +181,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
             tally.already += 1
             return None
         text = rewrite.pinned_text(site.text, result.digest, args.digest_only)
-        where = f"{site.path}:{site.line}"
+        where = f"{sanitize(site.path)}:{site.line}"
         if args.check:
             tally.violations.append(f"{where}: {site.text} -> {text}")
             return None
@@ -209,7 +223,8 @@ def run(args: argparse.Namespace, context: Context) -> int:
 def _diff(path: str, old: bytes, new: bytes, out: TextIO) -> None:
     before = old.decode("utf-8").splitlines(keepends=True)
     after = new.decode("utf-8").splitlines(keepends=True)
-    out.writelines(difflib.unified_diff(before, after, f"a/{path}", f"b/{path}"))
+    shown = sanitize(path)
+    out.writelines(difflib.unified_diff(before, after, f"a/{shown}", f"b/{shown}"))
 
 
 def _summary(tally: Tally, args: argparse.Namespace) -> None:

@@ -83,11 +83,15 @@ def discover(paths: Iterable[str]) -> list[str]:
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if d not in VCS_DIRS)
                 for name in files:
-                    full = os.path.join(root, name)
+                    full = os.path.normpath(os.path.join(root, name))
                     if kind_by_name(name) is not None and os.path.isfile(full):
                         found.add(full)
         elif os.path.isfile(path):
-            found.add(path)
+            # Named explicitly (a pre-commit hook passes every staged file that matched its
+            # pattern): take it unless its name says it is not a Dockerfile.
+            lowered = os.path.basename(path).lower()
+            if not any(fnmatch.fnmatchcase(lowered, p) for p in _NOT_DOCKERFILE):
+                found.add(os.path.normpath(path))
         elif os.path.exists(path):
             raise UsageError(f"{sanitize(path)}: not a regular file or directory")
         else:
