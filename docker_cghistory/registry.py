@@ -161,6 +161,7 @@ class RegistryClient:
         self._sleep = sleep
         self._session: requests.Session | None = None
         self._lock = threading.Lock()
+        self._probe = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._challenge: Challenge | None = None
 
@@ -392,27 +393,42 @@ class RegistryClient:
         """A registry request with the repository's token, following the 401 challenge once."""
         url = self.base + path
         token = self._cached_token(repository)
+        probing = False
+        if token is None and self._known_challenge() is None:
+            # Concurrent first requests (parallel windows, pin's resolvers): one learns the
+            # realm from its 401, the others wait for it instead of each paying a round trip.
+            probing = self._probe.acquire(blocking=False)
+            if not probing:
+                with self._probe:
+                    pass
         if token is None and (challenge := self._known_challenge()) is not None:
             token = self._fetch_token(challenge, repository)
         refreshed = False
-        while True:
-            sent = dict(headers or {})
-            if token:
-                sent["Authorization"] = f"Bearer {token}"
-            answer = self._send(method, url, headers=sent, params=params, what=what)
-            if answer.status != 401 or refreshed:
-                return answer
-            challenge = parse_challenge(answer.header("www-authenticate"))
-            if challenge is None or challenge.scheme != "bearer" or not challenge.realm:
-                if challenge is not None and challenge.scheme == "basic":
-                    return self._basic(method, url, sent, params, what)
-                return answer
-            if token:
-                log.debug(f"token for {repository} refused; fetching a new one")
-                self._drop_token(repository)
-            self._remember_challenge(challenge)
-            token = self._fetch_token(challenge, repository)
-            refreshed = True
+        try:
+            while True:
+                sent = dict(headers or {})
+                if token:
+                    sent["Authorization"] = f"Bearer {token}"
+                answer = self._send(method, url, headers=sent, params=params, what=what)
+                if answer.status != 401 or refreshed:
+                    return answer
+                challenge = parse_challenge(answer.header("www-authenticate"))
+                if challenge is None or challenge.scheme != "bearer" or not challenge.realm:
+                    if challenge is not None and challenge.scheme == "basic":
+                        return self._basic(method, url, sent, params, what)
+                    return answer
+                if token:
+                    log.debug(f"token for {repository} refused; fetching a new one")
+                    self._drop_token(repository)
+                self._remember_challenge(challenge)
+                if probing:
+                    probing = False
+                    self._probe.release()
+                token = self._fetch_token(challenge, repository)
+                refreshed = True
+        finally:
+            if probing:
+                self._probe.release()
 
     def _basic(self, method: str, url: str, headers: dict[str, str],
                params: dict[str, str] | None, what: str) -> Answer:

@@ -27,7 +27,8 @@ from ..timespec import format_timestamp, parse_age, parse_when, utcnow
 # Registries known to have no tag history API: skip the attempt and read the manifest.
 NO_HISTORY_API = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsoft.com",
                   "public.ecr.aws", "registry.k8s.io", "nvcr.io")
-MAX_RESOLVERS = 8
+# The registry client keeps 16 connections per host; a tree rarely names more references.
+MAX_RESOLVERS = 16
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,9 @@ def _resolve_all(keys: Iterable[Key], resolve: Resolve) -> dict[Key, Wanted]:
         return dict(zip(keys, pool.map(resolve, keys), strict=True))
 
 
-def _read(path: str, tally: Tally) -> tuple[bytes, list[rewrite.Site]] | None:
+def _read(
+    path: str, tally: Tally
+) -> tuple[bytes, tuple[list[rewrite.Site], list[rewrite.Skip]]] | None:
     try:
         with open(path, "rb") as handle:
             data = handle.read()
@@ -128,7 +131,7 @@ def _read(path: str, tally: Tally) -> tuple[bytes, list[rewrite.Site]] | None:
     for skip in skips:
         tally.skipped.append(f"{sanitize(skip.path)}:{skip.line}: {sanitize(skip.text)}: "
                              f"{sanitize(skip.reason)}")
-    return data, sites
+    return data, (sites, skips)
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
     tally = Tally()
     files = rewrite.discover(paths)
     tally.files = len(files)
-    read: dict[str, tuple[bytes, list[rewrite.Site]]] = {}
+    read: dict[str, tuple[bytes, tuple[list[rewrite.Site], list[rewrite.Skip]]]] = {}
     for path in files:
         found = _read(path, tally)
         if found is not None:
@@ -154,14 +157,15 @@ def run(args: argparse.Namespace, context: Context) -> int:
         return (not site.pinned or args.update) and not _digest_only_pin(site)
 
     if args.update:
-        for _, sites in read.values():
+        for _, (sites, _) in read.values():
             tally.skipped.extend(
                 f"{sanitize(site.path)}:{site.line}: {sanitize(site.text)}: a digest-only pin "
                 "names no tag to update from; write NAME:TAG@DIGEST to let --update move it"
                 for site in sites if _digest_only_pin(site)
             )
 
-    keys = [_key(site.reference) for _, sites in read.values() for site in sites if needs(site)]
+    keys = [_key(site.reference) for _, (sites, _) in read.values() for site in sites
+            if needs(site)]
     wanted = _resolve_all(keys, _resolver(context, at, cooldown))
     for key, result in sorted(wanted.items()):
         if result.problem:
@@ -193,9 +197,9 @@ def run(args: argparse.Namespace, context: Context) -> int:
             out.write(f"{where}: {site.text} -> {text}\n")
         return text
 
-    for path, (data, _) in read.items():
+    for path, (data, found) in read.items():
         try:
-            new_data, _, _ = rewrite.rewrite(path, data, replacement)
+            new_data, _, _ = rewrite.rewrite(path, data, replacement, found=found)
         except CghistoryError as error:
             tally.failures.append(str(error))
             continue

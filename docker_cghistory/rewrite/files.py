@@ -131,15 +131,17 @@ def rewrite(
     data: bytes,
     new_text: Callable[[Site], str | None],
     kind: str | None = None,
+    found: tuple[list[Site], list[Skip]] | None = None,
 ) -> tuple[bytes, list[Site], list[Skip]]:
     """The file's bytes with each site replaced by ``new_text(site)`` (None: left as is).
 
-    The result is read back before it is returned: it must still parse, and each new text must
-    be found again as a reference. A rewrite that would break the file (for instance a
+    ``found`` is what ``find_sites`` returned for ``data``, to spare a second parse. The result
+    is read back before it is returned: it must still parse, and each new text must be found
+    again as a reference. A rewrite that would break the file (for instance a
     replacement YAML would read differently) fails instead of being written.
     """
     text = decode(path, data)
-    sites, skips = find_text_sites(path, text, kind)
+    sites, skips = found if found is not None else find_text_sites(path, text, kind)
     replacements: dict[tuple[int, int], str] = {}
     for site in sites:
         replacement = new_text(site)

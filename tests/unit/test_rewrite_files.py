@@ -240,7 +240,7 @@ def test_discover_default_is_current_directory(
 ) -> None:
     make(folder, "Dockerfile")
     monkeypatch.chdir(folder)
-    assert discover(["."]) == ["./Dockerfile"]
+    assert discover(["."]) == ["Dockerfile"]
 
 
 # --- rewrite ---------------------------------------------------------------------------------
