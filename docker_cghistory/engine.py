@@ -464,6 +464,11 @@ class Engine:
 # --- the listing's LOCAL mark ---------------------------------------------------------------
 
 
+def _socket_missing(host: str) -> bool:
+    """A ``unix://`` engine address whose socket file does not exist."""
+    return host.startswith("unix://") and not os.path.exists(host[len("unix://"):])
+
+
 class LocalLookup:
     """The engine's digests of a repository, looked up in a background thread.
 
@@ -485,7 +490,14 @@ class LocalLookup:
 
     def _run(self) -> None:
         try:
+            if _socket_missing(self.endpoint.host if self.endpoint else
+                               os.environ.get("DOCKER_HOST", "")):
+                return
             endpoint = self.endpoint or resolve_endpoint()
+            if _socket_missing(endpoint.host):
+                # No engine here: not worth importing docker-py to learn it.
+                log.debug(f"no engine socket at {sanitize(endpoint.host)}: no LOCAL mark")
+                return
             if endpoint.host.startswith("ssh://"):
                 # ssh may ask for a password or a host key on the terminal: not for a mark.
                 log.debug("engine over ssh: no LOCAL mark")
