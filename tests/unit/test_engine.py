@@ -480,16 +480,23 @@ class FakeEngine:
         return self.digests
 
 
-def test_local_lookup_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+def _socket_file(tmp_path: Path) -> Endpoint:
+    """An engine address whose socket file exists (the lookup skips absent sockets)."""
+    (tmp_path / "docker.sock").touch()
+    return Endpoint(f"unix://{tmp_path}/docker.sock")
+
+
+def test_local_lookup_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(Engine, "connect", classmethod(lambda cls, *a, **k: FakeEngine({D1})))
-    assert engine.LocalLookup(NAME).result(wait=2) == {D1}
+    lookup = engine.LocalLookup(NAME, endpoint=_socket_file(tmp_path))
+    assert lookup.result(wait=2) == {D1}
 
 
-def test_slow_engine_is_not_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slow_engine_is_not_waited_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(Engine, "connect",
                         classmethod(lambda cls, *a, **k: FakeEngine({D1}, delay=1.0)))
     started = time.monotonic()
-    assert engine.LocalLookup(NAME).result(wait=0.05) is None
+    assert engine.LocalLookup(NAME, endpoint=_socket_file(tmp_path)).result(wait=0.05) is None
     assert time.monotonic() - started < 0.5
 
 
