@@ -42,6 +42,9 @@ USER_AGENT = "docker-cghistory"
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 30.0
 MAX_ATTEMPTS = 5
+# A registry that lets a request time out twice is taken as down: more attempts would only
+# multiply the wait (5 x 30 s) before the same error.
+MAX_TIMEOUTS = 2
 MAX_RETRY_AFTER = 30.0
 MAX_BODY = 8 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -87,7 +90,7 @@ class Answer:
         """The body as JSON; anything else is named, never echoed."""
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             kind = "an HTML page" if b"<html" in self.body[:512].lower() else "something"
             raise RegistryError(
                 f"registry {registry} sent {kind} instead of JSON for the {what} "
@@ -120,6 +123,16 @@ def parse_retry_after(value: str, now: float | None = None) -> float | None:
     except (TypeError, ValueError, IndexError):
         return None
     return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
+
+
+def _connection_failure(error: BaseException) -> str:
+    """What went wrong with a connection, in words (the exception text holds URLs, not this)."""
+    text = repr(error)
+    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+        return "cannot resolve the host name (DNS)"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused"
+    return "connection failed or was reset"
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -212,6 +225,7 @@ class RegistryClient:
         session = self._http()
         shown = urlsplit(url).path
         delay = 0.5
+        timeouts = 0
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
             try:
@@ -225,8 +239,10 @@ class RegistryClient:
                     response.close()
             except requests.exceptions.Timeout:
                 failure = f"timed out after {self.timeout[1]:g}s"
-            except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                failure = "connection failed or was reset"
+                timeouts += 1
+            except (requests.exceptions.ConnectionError,
+                    requests.exceptions.ChunkedEncodingError) as error:
+                failure = _connection_failure(error)
             except requests.exceptions.InvalidURL:
                 raise RegistryError(f"invalid registry address {sanitize(self.registry)}") from None
             except requests.exceptions.RequestException as error:
@@ -251,13 +267,13 @@ class RegistryClient:
                 delay = min(delay * 2, 8.0)
                 continue
             log.debug(f"{method} {shown}: {failure} (attempt {attempt}/{self.attempts})")
-            if attempt == self.attempts:
+            if attempt == self.attempts or timeouts >= MAX_TIMEOUTS:
                 break
             self._sleep(delay * (1 + random.random() * 0.1))
             delay = min(delay * 2, 8.0)
         raise RegistryError(
             f"registry {self.registry} unreachable for the {what}: {failure} "
-            f"({self.attempts} attempt{'s' if self.attempts != 1 else ''})"
+            f"({attempt} attempt{'s' if attempt != 1 else ''})"
         )
 
     def _read(self, response: requests.Response) -> Answer:
@@ -538,8 +554,10 @@ class RegistryClient:
         """The tag's builds, newest first: all of them, a time window, or the newest ``last``."""
         window = Window(since, until)
 
-        def fetch(part: Window) -> list[Build]:
+        def page(part: Window) -> list[Build]:
             return self.history_page(reference, part)
+
+        fetch = history.bounded(page)  # a registry that never stops sending is cut off
 
         now = utcnow()
         if last is not None:
