@@ -71,7 +71,7 @@ def read_json(kind: str, name: str, max_age: float | None = None) -> object | No
             return None
         with open(path, "rb") as handle:
             return json.loads(handle.read())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
 
 
@@ -96,26 +96,49 @@ def delete(kind: str, name: str) -> None:
 
 
 def _local_key() -> bytes:
-    """A random per-user key, created once, 0600."""
+    """A random per-user key, created once, 0600.
+
+    Published with a hard link, so a concurrent run never reads a key file that is still being
+    written (it would seal with a wrong, possibly empty key). A cache that cannot be written
+    gives a key for this run only: the cache must never fail a command.
+    """
     path = os.path.join(cache_dir(), "key")
-    try:
-        with open(path, "rb") as handle:
-            key = handle.read()
-        if len(key) == 32:
-            return key
-    except OSError:
-        pass
+    existing = _read_key(path)
+    if existing is not None and len(existing) == 32:
+        return existing
     key = os.urandom(32)
+    temporary = f"{path}.{os.getpid()}.{get_ident()}.tmp"
     try:
         _ensure_dir(cache_dir())
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(key)
-    except FileExistsError:
-        # Another process won the race: use its key.
+        if existing is None:
+            try:
+                os.link(temporary, path)  # all 32 bytes appear at once, or another run's do
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                os.replace(temporary, path)
+        else:
+            os.replace(temporary, path)  # a damaged key: tokens sealed under it are refetched
+    except OSError:
+        return key
+    finally:
+        try:  # noqa: SIM105
+            os.unlink(temporary)
+        except OSError:
+            pass
+    stored = _read_key(path)
+    return stored if stored is not None and len(stored) == 32 else key
+
+
+def _read_key(path: str) -> bytes | None:
+    try:
         with open(path, "rb") as handle:
-            return handle.read()
-    return key
+            return handle.read(64)
+    except OSError:
+        return None
 
 
 def _keystream(key: bytes, nonce: bytes, length: int) -> bytes:

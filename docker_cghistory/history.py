@@ -211,11 +211,47 @@ def cooldown(builds: Sequence[Build], age: timedelta, now: datetime) -> tuple[in
 # ``fetch(window)`` performs one request; ``parallel(fn, items)`` maps concurrently. Both are
 # supplied by the registry adapter, which keeps this logic testable without HTTP.
 
+# What one read of one tag may cost at most. Real tags have a few thousand builds (hourly for
+# years: tens of thousands); a registry sending full pages that each move a little further
+# would otherwise be read until memory runs out.
+MAX_RECORDS = 250_000
+MAX_REQUESTS = 1_000
+
 Fetch = Callable[[Window], list[Build]]
 ParallelMap = Callable[[Callable[[Window], list[Build]], list[Window]], list[list[Build]]]
 # How far back the first guess for ``--last N`` looks: nightly tags build about once a day.
 _GUESS_PER_BUILD = timedelta(hours=36)
 _MAX_CONTINUATIONS = 10_000
+
+
+def bounded(fetch: Fetch, records: int = MAX_RECORDS, requests: int = MAX_REQUESTS) -> Fetch:
+    """``fetch`` that stops a read once it has cost ``records`` records or ``requests`` requests.
+
+    One per read; safe to share between the threads of that read.
+    """
+    import threading
+
+    lock = threading.Lock()
+    spent = {"records": 0, "requests": 0}
+
+    def limited(window: Window) -> list[Build]:
+        with lock:
+            spent["requests"] += 1
+            if spent["requests"] > requests:
+                raise RegistryError(
+                    f"the registry's history took more than {requests} requests; stopping"
+                )
+        page = fetch(window)
+        with lock:
+            spent["records"] += len(page)
+            if spent["records"] > records:
+                raise RegistryError(
+                    f"the registry sent more than {records} history records for one tag; "
+                    "stopping"
+                )
+        return page
+
+    return limited
 
 
 def read_window(fetch: Fetch, window: Window) -> list[Build]:
@@ -303,8 +339,13 @@ def read_newest(
     upper = guess_start
     while len(merge(recent, window)) < count and upper > oldest_end:
         lower = max(upper - span, oldest_end)
-        recent.append(read_window(fetch, Window(lower, upper)))
+        page = read_window(fetch, Window(lower, upper))
+        recent.append(page)
         upper = lower
+        if len(page) < WINDOW_TARGET // 2:
+            # Sparser than the oldest page said (a burst of early builds, then quiet years):
+            # widen the next window, so a quiet stretch costs a few requests, not thousands.
+            span *= 2
     if len(merge(recent, window)) >= count:
         return merge(recent, window)[:count]
     return merge([*recent, older], window)[:count]

@@ -45,6 +45,9 @@ MAX_ATTEMPTS = 5
 # A registry that lets a request time out twice is taken as down: more attempts would only
 # multiply the wait (5 x 30 s) before the same error.
 MAX_TIMEOUTS = 2
+# How long the body of one answer may take, in read timeouts. Each read has its own timeout,
+# so a server sending a byte every few seconds would otherwise hold a request for ever.
+ANSWER_TIMEOUTS = 4
 MAX_RETRY_AFTER = 30.0
 MAX_BODY = 8 * 1024 * 1024
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -133,6 +136,36 @@ def _connection_failure(error: BaseException) -> str:
     if "Connection refused" in text or "ConnectionRefused" in text:
         return "connection refused"
     return "connection failed or was reset"
+
+
+class _TooSlow(Exception):
+    """The body of an answer did not arrive within ``ANSWER_TIMEOUTS`` read timeouts."""
+
+
+class _Deadline:
+    """Shuts a response's connection down when its time is up, ending a read in progress."""
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        self.fired = False
+        raw = getattr(response, "raw", None)
+        connection = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+        self._socket = getattr(connection, "sock", None)
+        self._timer: threading.Timer | None = None
+        if self._socket is not None:
+            self._timer = threading.Timer(seconds, self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        import socket
+
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -240,9 +273,21 @@ class RegistryClient:
             except requests.exceptions.Timeout:
                 failure = f"timed out after {self.timeout[1]:g}s"
                 timeouts += 1
+            except _TooSlow:
+                failure = (f"timed out: the answer took more than "
+                           f"{self.timeout[1] * ANSWER_TIMEOUTS:g}s")
+                timeouts += 1
+            except UnicodeError:  # requests decoding a hostile header (a redirect's Location)
+                raise RegistryError(
+                    f"registry {self.registry} sent a malformed answer for the {what}"
+                ) from None
             except (requests.exceptions.ConnectionError,
                     requests.exceptions.ChunkedEncodingError) as error:
                 failure = _connection_failure(error)
+            except requests.exceptions.TooManyRedirects:
+                raise RegistryError(
+                    f"registry {self.registry} redirects the {what} in a loop"
+                ) from None
             except requests.exceptions.InvalidURL:
                 raise RegistryError(f"invalid registry address {sanitize(self.registry)}") from None
             except requests.exceptions.RequestException as error:
@@ -284,13 +329,21 @@ class RegistryClient:
                 f"refusing more than {MAX_BODY}"
             )
         chunks, size = [], 0
-        for chunk in response.iter_content(65536):
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise RegistryError(
-                    f"registry {self.registry} sent more than {MAX_BODY} bytes; refusing it"
-                )
-            chunks.append(chunk)
+        deadline = _Deadline(response, self.timeout[1] * ANSWER_TIMEOUTS)
+        try:
+            for chunk in response.iter_content(65536):
+                size += len(chunk)
+                if size > MAX_BODY:
+                    raise RegistryError(
+                        f"registry {self.registry} sent more than {MAX_BODY} bytes; refusing it"
+                    )
+                chunks.append(chunk)
+        except Exception:
+            if deadline.fired:
+                raise _TooSlow from None
+            raise
+        finally:
+            deadline.cancel()
         headers = {key.lower(): value for key, value in response.headers.items()}
         return Answer(response.status_code, headers, b"".join(chunks), response.url)
 

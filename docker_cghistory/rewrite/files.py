@@ -10,7 +10,6 @@ import contextlib
 import fnmatch
 import os
 import stat
-import tempfile
 from collections.abc import Callable, Iterable
 
 from ..errors import UsageError, sanitize
@@ -183,9 +182,16 @@ def atomic_write(path: str, data: bytes) -> None:
         raise WriteFailure(f"{sanitize(path)}: cannot write: {error.strerror}") from None
     temporary: str | None = None
     try:
-        fd, temporary = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
+        # The name is known before the file exists (not tempfile.mkstemp, which creates it and
+        # then returns the name): a Ctrl-C landing right after the creation still removes it.
+        temporary = os.path.join(
+            directory, f".{os.path.basename(target)}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
         )
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
+        except FileExistsError:
+            temporary = None  # not ours
+            raise
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -206,6 +212,9 @@ def atomic_write(path: str, data: bytes) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
     _sync_directory(directory)
+
+
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def _owner(path: str) -> tuple[int, int]:

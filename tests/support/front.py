@@ -43,7 +43,14 @@ that names them, and their history answers 404 NAME_UNKNOWN.
 Faults match ``re.search(path_regex, path)`` on the path without the query string and, by
 default, are taken before authentication (so the very first matching request fails, whether
 or not it carries a token); ``after_auth=True`` makes a fault hit only requests that would
-otherwise have been answered normally. The request log never holds secrets.
+otherwise have been answered normally. ``query_regex`` narrows a fault to requests whose raw
+query string matches (``start=`` picks the windowed history reads; ``scope=...repo`` one
+repository's token requests). Besides the answers above, ``expire`` invalidates the tokens
+that cover the request's repository and lets the request carry on (before authentication it
+meets a 401; with ``after_auth`` it is answered and the next one meets it, as when a token
+expires in the middle of a paged read), ``endless`` streams ``body`` (or filler) for ever,
+chunked or under a declared ``length``, and ``drip`` sends its body one byte every
+``interval`` seconds. The request log never holds secrets.
 """
 
 from __future__ import annotations
@@ -71,7 +78,19 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_PUBLIC_TAGS = ("latest", "latest-dev")
-FAULT_KINDS = ("status", "reset", "hang", "truncate", "html", "nonjson", "redirect", "body")
+FAULT_KINDS = (
+    "status",
+    "reset",
+    "hang",
+    "truncate",
+    "html",
+    "nonjson",
+    "redirect",
+    "body",
+    "expire",
+    "endless",
+    "drip",
+)
 _SECRET_FORM_FIELDS = frozenset({"refresh_token", "password", "access_token"})
 _CHUNK = 64 * 1024
 
@@ -191,8 +210,12 @@ class Fault:
     method: str | None = None
     after_auth: bool = False
     content_type: str | None = None
+    query_regex: str | None = None
+    length: int | None = None
+    interval: float = 0.5
     hits: int = 0
     pattern: re.Pattern[str] = field(init=False, repr=False)
+    query_pattern: re.Pattern[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -200,6 +223,7 @@ class Fault:
         if self.kind == "redirect" and not self.location:
             raise ValueError("a redirect fault needs location=")
         self.pattern = re.compile(self.path_regex)
+        self.query_pattern = re.compile(self.query_regex) if self.query_regex else None
 
     def as_dict(self) -> dict[str, Any]:
         body = self.body.decode("latin-1") if isinstance(self.body, bytes) else self.body
@@ -214,6 +238,9 @@ class Fault:
             "method": self.method,
             "after_auth": self.after_auth,
             "content_type": self.content_type,
+            "query_regex": self.query_regex,
+            "length": self.length,
+            "interval": self.interval,
             "hits": self.hits,
         }
 
@@ -467,6 +494,9 @@ class Front:
         method: str | None = None,
         after_auth: bool = False,
         content_type: str | None = None,
+        query_regex: str | None = None,
+        length: int | None = None,
+        interval: float = 0.5,
     ) -> Fault:
         """Script a misbehaviour for the next ``count`` matching requests (-1: forever)."""
         fault = Fault(
@@ -480,6 +510,9 @@ class Front:
             method=method.upper() if method else None,
             after_auth=after_auth,
             content_type=content_type,
+            query_regex=query_regex,
+            length=length,
+            interval=interval,
         )
         with self._lock:
             self._faults.append(fault)
@@ -505,10 +538,15 @@ class Front:
             self._per_request = float(per_request_s)
             self._per_connection = float(per_connection_s)
 
-    def expire_tokens(self) -> None:
-        """Invalidate every token issued so far, as a server-side expiry would."""
+    def expire_tokens(self, repo: str | None = None) -> None:
+        """Invalidate every token issued so far (``repo``: those covering it), as a server-side
+        expiry would."""
         with self._lock:
-            self._tokens.clear()
+            if repo is None:
+                self._tokens.clear()
+                return
+            for token in [t for t, tok in self._tokens.items() if repo in tok.repos]:
+                del self._tokens[token]
 
     @property
     def requests(self) -> list[LoggedRequest]:
@@ -539,7 +577,9 @@ class Front:
             ]
 
     # ----------------------------------------------------------------- internals
-    def _take_fault(self, method: str, path: str, after_auth: bool) -> Fault | None:
+    def _take_fault(
+        self, method: str, path: str, after_auth: bool, query: str = ""
+    ) -> Fault | None:
         with self._lock:
             for fault in self._faults:
                 if fault.after_auth != after_auth or fault.count == 0:
@@ -547,6 +587,8 @@ class Front:
                 if fault.method and fault.method != method:
                     continue
                 if not fault.pattern.search(path):
+                    continue
+                if fault.query_pattern is not None and not fault.query_pattern.search(query):
                     continue
                 if fault.count > 0:
                     fault.count -= 1
@@ -717,7 +759,7 @@ class _Handler(BaseHTTPRequestHandler):
         if delay > 0:
             time.sleep(delay)
 
-        fault = front._take_fault(self.command, path, after_auth=False)
+        fault = front._take_fault(self.command, path, after_auth=False, query=split.query)
         if fault is not None and self._apply_fault(fault):
             return
 
@@ -798,10 +840,55 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fault.status or 302, b"", None, {"Location": fault.location or ""})
         elif kind == "body":
             self._send(fault.status or 200, body or b"", fault.content_type or "application/json")
+        elif kind == "expire":
+            # Only the tokens of the repository asked for: concurrent tests share the front.
+            route = _ROUTE_RE.match(urlsplit(self.path).path)
+            self.front.expire_tokens(route.group("repo") if route else None)
+            return False
+        elif kind == "endless":
+            self._endless(fault, body or b'{"history": [' + b" " * 65536)
+        elif kind == "drip":
+            self._drip(fault, body if body is not None else b'{"history": []}')
         return True
 
+    def _endless(self, fault: Fault, filler: bytes) -> None:
+        """A body that never ends (until the client hangs up, or 4 GiB as a safety net)."""
+        self.send_response(fault.status or 200)
+        self.send_header("Content-Type", fault.content_type or "application/json")
+        if fault.length is not None:
+            self.send_header("Content-Length", str(fault.length))
+        else:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        sent = 0
+        with contextlib.suppress(OSError):
+            while sent < 4 << 30:
+                if fault.length is None:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(filler), filler))
+                else:
+                    self.wfile.write(filler)
+                sent += len(filler)
+        self._hard_close()
+
+    def _drip(self, fault: Fault, body: bytes) -> None:
+        """The whole body, declared up front, one byte every ``interval`` seconds."""
+        self.send_response(fault.status or 200)
+        self.send_header("Content-Type", fault.content_type or "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with self.front._lock:
+            release = self.front._release
+        with contextlib.suppress(OSError):
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                if release.wait(fault.interval):
+                    break
+        self._hard_close()
+
     def _after_auth_fault(self, path: str) -> bool:
-        fault = self.front._take_fault(self.command, path, after_auth=True)
+        query = urlsplit(self.path).query
+        fault = self.front._take_fault(self.command, path, after_auth=True, query=query)
         return fault is not None and self._apply_fault(fault)
 
     # ---------------------------------------------------------- token endpoint

@@ -1,0 +1,1 @@
+"""Hardening: faults, hostile answers, fuzzing and properties, secrets, concurrency (issue #7)."""
