@@ -81,8 +81,24 @@ def install(folder: str) -> tuple[str, bool]:
     return path, True
 
 
+def precompile() -> None:
+    """Byte-compile the package, as pip does for regular installs but not editable ones.
+
+    The docker CLI starts the plugin for every completion and listing; compiling a module costs
+    more than running it, and Python reads .pyc files even where it may not write them.
+    """
+    import compileall
+    import contextlib
+    import io
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with contextlib.redirect_stdout(io.StringIO()):
+        compileall.compile_dir(package, quiet=1, force=False)
+
+
 def run(args: argparse.Namespace, context: Context) -> int:
     path, changed = install(plugin_dir(args.dir))
+    precompile()
     state = "installed" if changed else "already installed"
     print(f"{state}: {path}")
     if changed:
