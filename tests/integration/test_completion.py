@@ -31,6 +31,7 @@ from tests.support.services import (
     Registry,
     free_port,
     require_binary,
+    require_file,
 )
 
 pytestmark = pytest.mark.integration
@@ -124,8 +125,7 @@ printf '%s\\n' "${{COMPREPLY[@]}}"
 @pytest.fixture
 def docker_bash(plugin_env: DockerConfig) -> Callable[[str], list[str]]:
     """TAB in bash with docker's own completion script (``docker completion bash``)."""
-    if not BASH_COMPLETION.exists():
-        pytest.skip("bash-completion is not installed")
+    require_file(BASH_COMPLETION, "bash-completion")
     script = plugin_env.home / "docker-completion.bash"
     generated = plugin_env.run("docker", "completion", "bash", timeout=30)
     assert generated.returncode == 0, generated.stderr
@@ -300,9 +300,9 @@ def test_bash_with_dockers_script(docker_bash: Callable[[str], list[str]],
 def test_bash_with_debians_hand_written_docker_script(plugin_env: DockerConfig) -> None:
     """docker.io 20.10's contrib script runs ``docker-cghistory __completeNoDesc pull ...``,
     without the plugin's name; newer ones pass it. Both must work."""
-    script = Path("/usr/share/bash-completion/completions/docker")
-    if not (script.exists() and BASH_COMPLETION.exists()):
-        pytest.skip("Debian's docker bash completion is not installed")
+    script = require_file(Path("/usr/share/bash-completion/completions/docker"),
+                          "Debian's docker bash completion (docker.io)")
+    require_file(BASH_COMPLETION, "bash-completion")
     setup = f"source {BASH_COMPLETION}\nsource {script}"
     assert bash_tab(plugin_env, setup, "_docker", "docker cghistory pu") == ["pull"]
     assert bash_tab(plugin_env, setup, "_docker", "docker cghistory pull --pl") == ["--platform"]

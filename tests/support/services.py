@@ -57,6 +57,19 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def require_file(path: Path, what: str) -> Path:
+    """``path``, provided by an installed package: missing, it fails under CI, else skips."""
+    if path.exists():
+        return path
+    message = f"{what} is not installed: no {path} (scripts/test.sh installs it on Debian)"
+    if in_ci():
+        raise RuntimeError(message)
+    import pytest
+
+    pytest.skip(message)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def require_binary(name: str) -> str:
     """Path of ``name``; a missing binary fails under CI and skips elsewhere.
 

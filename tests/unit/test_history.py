@@ -456,8 +456,6 @@ def test_read_all_uses_parallel_for_the_later_windows() -> None:
 
 def test_read_all_with_remembered_cuts() -> None:
     """Cuts remembered from an earlier, smaller history still read the grown one exactly."""
-    if not hasattr(history, "boundaries"):
-        pytest.skip("no remembered window plans in this version")
     fake = FakeRegistry(HISTORIES["5000-hourly"]())
     old = [b for b in fake.truth if b.updated < NOW - timedelta(days=60)]
     for cuts in (history.boundaries(fake.truth), history.boundaries(old),
