@@ -34,7 +34,7 @@ from .errors import (
 from .history import Build
 from .reference import Reference
 from .selection import Selector, choose
-from .timespec import format_timestamp, parse_when
+from .timespec import parse_when
 
 # --- verdicts ------------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ def locate(reference: Reference, builds: Sequence[Build], good_text: str,
     good = resolve_build(builds, good_selector, good_text, now)
     bad = resolve_build(builds, bad_selector, bad_text, now) if bad_selector and bad_text else 0
     describe = {position: f"#{position} sha256:{builds[position].short} "
-                f"({format_timestamp(builds[position].updated)})" for position in (good, bad)}
+                f"({builds[position].timestamp})" for position in (good, bad)}
     if good == bad:
         raise UsageError(f"--good and --bad are the same build, {describe[good]}")
     if good < bad:
@@ -332,7 +332,7 @@ class Candidate:
 
     @property
     def updated(self) -> str:
-        return format_timestamp(self.build.updated)
+        return self.build.timestamp
 
     def describe(self) -> str:
         return f"#{self.position} sha256:{self.build.short} ({self.updated})"

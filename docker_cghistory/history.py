@@ -8,8 +8,9 @@ asks for and hands the pages back to ``merge``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from .errors import RegistryError, SelectionError, sanitize
@@ -26,12 +27,24 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _LATEST_SKEW = timedelta(days=2)
 
 
+# RFC 3339 in UTC with "Z", the form we print: a registry's own text in this form is kept.
+_CANONICAL_UTC = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z\Z")
+
+
 @dataclass(frozen=True, order=True)
 class Build:
     """One build of a tag: the digest the tag pointed at from ``updated`` on."""
 
     updated: datetime
     digest: str
+    # The registry's own timestamp text when it is already canonical UTC; not compared.
+    stamp: str = field(default="", compare=False)
+
+    @property
+    def timestamp(self) -> str:
+        """RFC 3339 in UTC: exactly as the registry wrote it (``.500Z`` stays ``.500Z``,
+        nanoseconds stay), or formatted when it used an offset or another shape."""
+        return self.stamp or format_timestamp(self.updated)
 
     @property
     def short(self) -> str:
@@ -63,7 +76,7 @@ def parse_page(payload: object, registry: str, now: datetime) -> list[Build]:
             raise RegistryError(f"{where}: entry {position} has an invalid timestamp") from None
         if not _EARLIEST <= updated <= now + _LATEST_SKEW:
             raise RegistryError(f"{where}: entry {position} has a timestamp out of range")
-        builds.append(Build(updated, digest))
+        builds.append(Build(updated, digest, stamp if _CANONICAL_UTC.match(stamp) else ""))
     return builds
 
 
@@ -185,7 +198,7 @@ def at(builds: Sequence[Build], moment: datetime) -> tuple[int, Build]:
     if builds:
         raise SelectionError(
             f"{format_timestamp(moment)} is before the tag's first build "
-            f"({format_timestamp(builds[-1].updated)})"
+            f"({builds[-1].timestamp})"
         )
     raise SelectionError("the tag has no builds")
 
@@ -201,7 +214,7 @@ def cooldown(builds: Sequence[Build], age: timedelta, now: datetime) -> tuple[in
     except SelectionError:
         if builds:
             raise SelectionError(
-                f"no build is old enough: the oldest ({format_timestamp(builds[-1].updated)}) "
+                f"no build is old enough: the oldest ({builds[-1].timestamp}) "
                 f"is younger than the cooldown"
             ) from None
         raise

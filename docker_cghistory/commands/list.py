@@ -11,7 +11,7 @@ from ..context import Context
 from ..errors import UsageError
 from ..history import Build
 from ..reference import Reference
-from ..timespec import format_age, format_timestamp, parse_when, utcnow
+from ..timespec import format_age, parse_when, utcnow
 
 FIELDS = ("Index", "Updated", "Age", "Digest", "Reference", "Tag", "Local")
 JSON_FIELDS = ("Index", "Updated", "Digest", "Reference", "Tag")
@@ -39,7 +39,7 @@ def rows_for(reference: Reference, builds: list[Build], local: set[str] | None) 
     return [
         {
             "Index": index,
-            "Updated": format_timestamp(build.updated),
+            "Updated": build.timestamp,
             "Age": format_age(now - build.updated),
             "Digest": build.digest,
             "Reference": f"{reference.name}@{build.digest}",

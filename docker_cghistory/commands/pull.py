@@ -21,7 +21,7 @@ from ..errors import InvalidReference, UsageError, sanitize
 from ..reference import Reference, familiar, parse_docker
 from ..registry import hint_for
 from ..selection import Choice
-from ..timespec import format_age, format_timestamp, utcnow
+from ..timespec import format_age, utcnow
 
 # How long the picker waits for the engine's list of local digests once the history is in.
 _LOCAL_WAIT = 2.0
@@ -45,7 +45,7 @@ def _describe(reference: Reference, choice: Choice) -> str:
     build = choice.build
     number = f"#{choice.index} " if choice.index is not None else ""
     return (
-        f"{reference.tagged} {number}(updated {format_timestamp(build.updated)}, "
+        f"{reference.tagged} {number}(updated {build.timestamp}, "
         f"{format_age(utcnow() - build.updated)})"
     )
 

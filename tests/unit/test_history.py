@@ -582,3 +582,23 @@ def test_cooldown() -> None:
 def test_cooldown_longer_than_the_calendar() -> None:
     with pytest.raises(SelectionError, match="no build is old enough"):
         cooldown(BUILDS, timedelta(weeks=9_999_999), NOW)
+
+
+@pytest.mark.parametrize(
+    ("written", "printed"),
+    [
+        ("2023-05-12T13:46:10.500Z", "2023-05-12T13:46:10.500Z"),  # not shortened to .5Z
+        ("2023-05-12T13:46:10Z", "2023-05-12T13:46:10Z"),
+        ("2023-05-12T13:46:10.123456789Z", "2023-05-12T13:46:10.123456789Z"),  # nanoseconds
+        ("2023-05-12T15:46:10.5+02:00", "2023-05-12T13:46:10.5Z"),  # an offset is normalised
+        ("2023-05-12t13:46:10z", "2023-05-12T13:46:10Z"),
+    ],
+)
+def test_timestamps_print_as_the_registry_wrote_them_when_already_utc(
+    written: str, printed: str
+) -> None:
+    (build,) = history.parse_page(
+        {"history": [{"updateTimestamp": written, "digest": "sha256:" + "a" * 64}]},
+        "registry.test", NOW,
+    )
+    assert build.timestamp == printed
