@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -31,7 +30,7 @@ import pytest
 
 from docker_cghistory import __version__
 from tests.support.front import Front, LoggedRequest, make_history, parse_timestamp
-from tests.support.services import CredHelper, DockerConfig, Registry
+from tests.support.services import CredHelper, DockerConfig, Registry, push_blob
 
 pytestmark = pytest.mark.integration
 
@@ -194,18 +193,7 @@ def assert_no_secret(env: DockerConfig, *outputs: str) -> None:
 def push_config_only_image(registry: Registry, repo: str, tag: str) -> str:
     """A minimal OCI image (a config blob, no layers) pushed straight to the registry."""
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
-    digest = "sha256:" + hashlib.sha256(config).hexdigest()
-    start = urllib.request.Request(f"{registry.url}/v2/{repo}/blobs/uploads/", method="POST",
-                                   data=b"")
-    with urllib.request.urlopen(start, timeout=10) as response:
-        location = response.headers["Location"]
-    if location.startswith("/"):
-        location = registry.url + location
-    separator = "&" if "?" in location else "?"
-    put = urllib.request.Request(f"{location}{separator}digest={digest}", method="PUT",
-                                 data=config,
-                                 headers={"Content-Type": "application/octet-stream"})
-    urllib.request.urlopen(put, timeout=10).close()
+    digest = push_blob(registry, repo, config)
     manifest = json.dumps({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",

@@ -35,7 +35,7 @@ import pytest
 import yaml
 
 from tests.support.front import Front, format_timestamp, make_history, parse_timestamp
-from tests.support.services import DockerConfig, Registry
+from tests.support.services import DockerConfig, Registry, push_blob
 
 pytestmark = pytest.mark.integration
 
@@ -635,22 +635,6 @@ def test_a_tag_that_does_not_exist_is_reported_and_left(catalog: Front, pin: Pin
 
 
 # --------------------------------------------------------------------------- no history API
-def _blob(registry: Registry, repo: str, data: bytes) -> str:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    start = urllib.request.Request(f"{registry.url}/v2/{repo}/blobs/uploads/", method="POST",
-                                   data=b"")
-    with urllib.request.urlopen(start, timeout=10) as response:
-        location = response.headers["Location"]
-    if location.startswith("/"):
-        location = registry.url + location
-    separator = "&" if "?" in location else "?"
-    put = urllib.request.Request(f"{location}{separator}digest={digest}", method="PUT", data=data,
-                                 headers={"Content-Type": "application/octet-stream"})
-    with urllib.request.urlopen(put, timeout=10):
-        pass
-    return digest
-
-
 def push_image(registry: Registry, repo: str, tag: str, marker: str) -> str:
     """A small real image (one layer holding /build = marker) pushed over the registry API;
     returns the manifest digest the registry answers for the tag."""
@@ -669,9 +653,9 @@ def push_image(registry: Registry, repo: str, tag: str, marker: str) -> str:
         "schemaVersion": 2,
         "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
         "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                   "size": len(config), "digest": _blob(registry, repo, config)},
+                   "size": len(config), "digest": push_blob(registry, repo, config)},
         "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-                    "size": len(layer), "digest": _blob(registry, repo, layer)}],
+                    "size": len(layer), "digest": push_blob(registry, repo, layer)}],
     }).encode()
     put = urllib.request.Request(
         f"{registry.url}/v2/{repo}/manifests/{tag}", method="PUT", data=manifest,

@@ -170,6 +170,26 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> bool:
     return False
 
 
+
+def push_blob(registry: Registry, repo: str, data: bytes) -> str:
+    """Upload ``data`` as a blob of ``repo`` straight to the registry (monolithic upload)."""
+    import hashlib
+    import urllib.request
+
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    start = urllib.request.Request(f"{registry.url}/v2/{repo}/blobs/uploads/", method="POST",
+                                   data=b"")
+    with urllib.request.urlopen(start, timeout=10) as response:
+        location = response.headers["Location"]
+    if location.startswith("/"):
+        location = registry.url + location
+    separator = "&" if "?" in location else "?"
+    put = urllib.request.Request(f"{location}{separator}digest={digest}", method="PUT", data=data,
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(put, timeout=10):
+        pass
+    return digest
+
 def start_registry(tmpdir: Path | str, timeout: float = 30.0) -> Registry:
     """Start docker-registry on a free loopback port, storing under ``tmpdir``."""
     binary = require_binary("docker-registry")
