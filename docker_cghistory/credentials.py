@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import shutil
 import subprocess
 from dataclasses import dataclass, field
 
 from . import dockerconfig
-from .errors import ConfigError
+from .errors import ConfigError, sanitize
+from .programs import find_program, is_plain_name
 
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 _HUB_HOSTS = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -64,12 +64,23 @@ def _server_for_helper(host: str) -> str:
 def call_helper(
     helper: str, server: str, timeout: float = HELPER_TIMEOUT
 ) -> tuple[str, str] | None:
-    """Run ``docker-credential-<helper> get``; ``None`` when it has nothing for ``server``."""
+    """Run ``docker-credential-<helper> get``; ``None`` when it has nothing for ``server``.
+
+    The helper is looked up on PATH's absolute entries only (``programs.find_program``), so a
+    ``docker-credential-*`` in the current folder never runs, as with the docker CLI; a name
+    with a folder part (``../../evil/x``) would be a path, so it is refused outright.
+    """
+    if not is_plain_name(helper):
+        raise ConfigError(
+            f"credential helper name {sanitize(helper)!r} is not a plain program name "
+            f"(configured in {dockerconfig.config_path()})"
+        )
     program = f"docker-credential-{helper}"
-    path = shutil.which(program)
+    shown = sanitize(program)  # a name from the config file may hold control characters
+    path = find_program(program)
     if path is None:
         raise ConfigError(
-            f"credential helper {program} is not on PATH (configured in "
+            f"credential helper {shown} is not on PATH (configured in "
             f"{dockerconfig.config_path()})"
         )
     try:
@@ -78,25 +89,25 @@ def call_helper(
             check=False,
         )
     except subprocess.TimeoutExpired:
-        raise ConfigError(f"credential helper {program} did not answer in {timeout:g}s") from None
+        raise ConfigError(f"credential helper {shown} did not answer in {timeout:g}s") from None
     except OSError as error:
-        raise ConfigError(f"cannot run credential helper {program}: {error.strerror}") from None
+        raise ConfigError(f"cannot run credential helper {shown}: {error.strerror}") from None
     if result.returncode != 0:
         # The protocol's "not found" answer; any other failure text may hold secrets or
         # terminal escapes, so it is not echoed.
         if b"credentials not found" in result.stdout + result.stderr:
             return None
         raise ConfigError(
-            f"credential helper {program} failed (exit {result.returncode}) for {server}"
+            f"credential helper {shown} failed (exit {result.returncode}) for {server}"
         )
     try:
         answer = json.loads(result.stdout)
         username, secret = answer["Username"], answer["Secret"]
     except (ValueError, KeyError, TypeError):
-        raise ConfigError(f"credential helper {program} answered something that is not "
+        raise ConfigError(f"credential helper {shown} answered something that is not "
                           "the credential-helper JSON") from None
     if not isinstance(username, str) or not isinstance(secret, str):
-        raise ConfigError(f"credential helper {program} answered a non-string credential")
+        raise ConfigError(f"credential helper {shown} answered a non-string credential")
     if not secret:
         return None
     return username, secret

@@ -2,7 +2,10 @@
 
 The adapter around ``subprocess``: the command's output goes to our stderr (stdout is kept for
 the result), its exit status comes back for ``bisect.classify`` to judge, and a command that
-cannot start at all raises ``CannotRun`` instead of passing for a verdict.
+cannot start at all raises ``CannotRun`` instead of passing for a verdict. A bare program name
+is looked up on PATH's absolute entries only (``programs.find_program``), so a checkout cannot
+slip its own ``docker`` in through an empty or relative PATH entry; a word with a ``/`` is the
+user's explicit path and runs as given.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Sequence
 from typing import IO
 
 from .errors import CghistoryError, sanitize
+from .programs import find_program
 
 IMAGE_ENV = "CGHISTORY_IMAGE"
 
@@ -37,8 +41,11 @@ def run_command(command: Sequence[str], image: str, *,
     the bisect instead of marking every build bad.
     """
     argv = substitute(command, image)
+    if not argv:
+        raise CannotRun("no test command to run")
     environment = dict(os.environ if env is None else env)
     environment[IMAGE_ENV] = image
+    executable = resolve(argv[0], environment.get("PATH", os.defpath))
     sink = output if output is not None else sys.stderr
     try:
         target: int | None = sink.fileno()
@@ -47,7 +54,7 @@ def run_command(command: Sequence[str], image: str, *,
     sink.flush()
     try:
         process = subprocess.Popen(
-            argv, env=environment,
+            argv, executable=executable, env=environment,
             stdout=target if target is not None else subprocess.PIPE,
             stderr=None if target is not None or output is None else subprocess.STDOUT,
             text=target is None,
@@ -63,6 +70,20 @@ def run_command(command: Sequence[str], image: str, *,
     except BaseException:
         _end(process)
         raise
+
+
+def resolve(program: str, path: str) -> str:
+    """The file to execute for ``program``: its absolute path on ``path``, or itself if a path.
+
+    ``argv[0]`` stays as the user wrote it (multi-call programs such as busybox read it); only
+    the file that is executed is pinned down here.
+    """
+    if "/" in program or (os.sep != "/" and os.sep in program):
+        return program
+    found = find_program(program, path)
+    if found is None:
+        raise CannotRun(f"cannot run {sanitize(program)!r}: not found on PATH")
+    return found
 
 
 def _end(process: subprocess.Popen[str]) -> None:

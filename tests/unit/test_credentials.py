@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -296,3 +297,67 @@ def test_fingerprint_and_key_material() -> None:
     assert one.fingerprint != ANONYMOUS.fingerprint
     assert PASSWORD.encode() in one.key_material
     assert ANONYMOUS.key_material != one.key_material
+
+
+# --- helpers are found the way docker finds them: never in the current folder ---------------
+
+
+def evil_program(path: Path) -> Path:
+    """An executable that answers a credential and leaves ``<path>.ran`` when it runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\n: > '{path}.ran'\n"
+                    'echo \'{"Username": "evil", "Secret": "stolen"}\'\n')
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("path", ["{bin}:", "{bin}::/usr/bin", ":{bin}", ".:{bin}",
+                                  "bin:{bin}", "./bin:{bin}"])
+def test_a_helper_in_the_current_folder_is_not_run(
+        isolated_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, path: str) -> None:
+    """Go's exec.LookPath (docker) refuses empty and relative PATH entries; so do we."""
+    checkout = tmp_path / "checkout"
+    planted = [evil_program(checkout / "docker-credential-evil"),
+               evil_program(checkout / "bin" / "docker-credential-evil")]
+    monkeypatch.chdir(checkout)
+    monkeypatch.setenv("PATH", path.format(bin=isolated_env.bin))
+    isolated_env.write_config({"credsStore": "evil"})
+    with pytest.raises(ConfigError) as caught:
+        resolve("cgr.dev")
+    one_line(str(caught.value))
+    assert str(caught.value) == (
+        "credential helper docker-credential-evil is not on PATH (configured in "
+        f"{isolated_env.docker_config / 'config.json'})")
+    assert not any(Path(f"{program}.ran").exists() for program in planted)
+
+
+def test_a_helper_on_an_absolute_entry_still_runs_beside_unsafe_ones(
+        isolated_env: Env, credential_helper, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    helper = credential_helper("test", credentials={"cgr.dev": ["u", PASSWORD]})
+    evil_program(tmp_path / "checkout" / "docker-credential-test")
+    monkeypatch.chdir(tmp_path / "checkout")
+    monkeypatch.setenv("PATH", f":.:bin:{isolated_env.bin}:")
+    isolated_env.write_config({"credHelpers": {"cgr.dev": "test"}})
+    assert resolve("cgr.dev").secret == PASSWORD
+    assert helper.calls == ["cgr.dev"]
+    assert not (tmp_path / "checkout" / "docker-credential-test.ran").exists()
+
+
+@pytest.mark.parametrize("name", ["../../evil/x", "evil/x", "/tmp/evil", "..", "x\n/y"])
+def test_a_helper_name_with_a_folder_part_is_refused(
+        isolated_env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    # "docker-credential-../../evil/x" from here is checkout/evil/x: a path, not a program name.
+    checkout = tmp_path / "checkout"
+    (checkout / "docker-credential-..").mkdir(parents=True)
+    (checkout / "docker-credential-evil").mkdir()
+    planted = evil_program(checkout / "evil" / "x")
+    monkeypatch.chdir(checkout)
+    isolated_env.write_config({"credHelpers": {"cgr.dev": name}})
+    with pytest.raises(ConfigError) as caught:
+        resolve("cgr.dev")
+    message = str(caught.value)
+    one_line(message)
+    assert message.startswith("credential helper name ")
+    assert "is not a plain program name (configured in " in message
+    assert not Path(f"{planted}.ran").exists()
