@@ -165,3 +165,231 @@ def test_local_key_is_stable_and_random(isolated_env: Env, monkeypatch) -> None:
     assert len(first) == 32 and cache._local_key() == first
     monkeypatch.setenv("XDG_CACHE_HOME", str(isolated_env.home / "other"))
     assert cache._local_key() != first
+
+
+# --- trust: folders and the key must be ours alone ---------------------------------------------
+
+OTHER_UID = 4242
+
+
+@pytest.fixture
+def fresh_verdicts(monkeypatch) -> None:
+    """Forget this process's folder verdicts and warnings: each test judges its own folders."""
+    monkeypatch.setattr(cache, "_verdicts", {})
+    monkeypatch.setattr(cache, "_warned", set())
+
+
+def plant(kind: str, name: str, value: object, mode: int = 0o700) -> Path:
+    """An entry written behind the cache's back, as another user with access could."""
+    folder = Path(cache.cache_dir(), kind)
+    folder.mkdir(parents=True, exist_ok=True)
+    Path(cache.cache_dir()).chmod(mode)
+    folder.chmod(mode)
+    path = folder / name
+    path.write_text(json.dumps(value))
+    return path
+
+
+def warnings(capsys) -> list[str]:
+    return [line for line in capsys.readouterr().err.splitlines() if "cache folder" in line]
+
+
+def assert_unused(path: Path, planted: object) -> None:
+    """Reads miss, writes leave the planted file alone, no key is created."""
+    assert cache.read_json(path.parent.name, path.name) is None
+    cache.write_json(path.parent.name, path.name, {"ours": True})
+    assert json.loads(path.read_text()) == planted
+    cache.write_json(path.parent.name, "new", {"ours": True})
+    assert not (path.parent / "new").exists()
+    assert cache.unseal(cache.seal(TOKEN, b"m"), b"m") == TOKEN  # a key for this run only
+    assert not Path(cache.cache_dir(), "key").exists()
+
+
+def test_root_owned_by_another_uid_is_not_used(fresh_verdicts, monkeypatch, capsys) -> None:
+    path = plant("realms", "r", {"planted": 1})
+    monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
+    assert not cache.trusted_dir(cache.cache_dir())
+    assert cache.usable_root() is None
+    assert_unused(path, {"planted": 1})
+    root = os.path.normpath(cache.cache_dir())
+    assert warnings(capsys) == [
+        f"docker-cghistory: ignoring cache folder {root}: owned by uid {os.stat(root).st_uid}"]
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702])
+def test_root_writable_by_others_is_not_used_and_warned_once(
+        fresh_verdicts, capsys, mode: int) -> None:
+    path = plant("realms", "r", {"planted": 1}, mode=mode)
+    assert_unused(path, {"planted": 1})
+    for _ in range(3):
+        assert cache.read_json("realms", "r") is None
+    root = os.path.normpath(cache.cache_dir())
+    assert warnings(capsys) == [
+        f"docker-cghistory: ignoring cache folder {root}: writable by others"]
+
+
+def test_a_refused_subfolder_spoils_only_itself(fresh_verdicts, capsys) -> None:
+    cache.write_json("tokens", "t", {"ours": 1})
+    path = plant("realms", "r", {"planted": 1})
+    path.parent.chmod(0o777)
+    Path(cache.cache_dir()).chmod(0o700)
+    assert cache.read_json("realms", "r") is None
+    assert cache.read_json("tokens", "t") == {"ours": 1}
+    assert warnings(capsys) == [
+        f"docker-cghistory: ignoring cache folder {path.parent}: writable by others"]
+
+
+def test_symlinked_root_is_not_used(fresh_verdicts, isolated_env: Env, capsys) -> None:
+    elsewhere = isolated_env.home / "elsewhere"
+    (elsewhere / "realms").mkdir(parents=True, mode=0o700)
+    elsewhere.chmod(0o700)
+    (elsewhere / "realms" / "r").write_text(json.dumps({"planted": 1}))
+    os.symlink(elsewhere, cache.cache_dir())
+    assert cache.read_json("realms", "r") is None
+    cache.write_json("tokens", "t", {"ours": 1})
+    assert not (elsewhere / "tokens").exists()
+    assert warnings(capsys) == [
+        f"docker-cghistory: ignoring cache folder {cache.cache_dir()}: is a symbolic link"]
+
+
+def test_symlinked_or_special_entries_are_not_read(fresh_verdicts, isolated_env: Env) -> None:
+    cache.write_json("realms", "real", {"ours": 1})
+    target = isolated_env.home / "outside.json"
+    target.write_text(json.dumps({"planted": 1}))
+    os.symlink(target, os.path.join(cache.cache_dir(), "realms", "link"))
+    assert cache.read_json("realms", "link") is None
+    os.mkfifo(os.path.join(cache.cache_dir(), "realms", "fifo"))
+    assert cache.read_json("realms", "fifo") is None  # and does not hang
+    assert cache.read_json("realms", "real") == {"ours": 1}
+
+
+@pytest.mark.parametrize("key_mode", [0o644, 0o640, 0o604, 0o660])
+def test_key_readable_by_others_spoils_the_cache(fresh_verdicts, capsys, key_mode: int) -> None:
+    cache.write_json("realms", "r", {"ours": 1})
+    key_path = Path(cache.cache_dir(), "key")
+    cache.seal("x", b"m")  # creates the key
+    known = key_path.read_bytes()
+    key_path.chmod(key_mode)
+    # A fresh process: nothing judged yet.
+    cache._verdicts.clear()
+    assert cache.read_json("realms", "r") is None
+    assert cache._local_key() != known
+    cache.write_json("realms", "r", {"ours": 2})
+    assert json.loads(Path(cache.cache_dir(), "realms", "r").read_text()) == {"ours": 1}
+    root = os.path.normpath(cache.cache_dir())
+    assert warnings(capsys) == [
+        f"docker-cghistory: ignoring cache folder {root}: key file has mode {key_mode:04o}"]
+
+
+def test_key_that_turns_bad_mid_run_is_refused(fresh_verdicts, capsys) -> None:
+    key = cache._local_key()
+    Path(cache.cache_dir(), "key").chmod(0o644)
+    assert cache._local_key() != key
+    assert cache.usable_root() is None
+    assert len(warnings(capsys)) == 1
+
+
+def test_symlinked_or_foreign_key_is_refused(fresh_verdicts, isolated_env: Env, monkeypatch,
+                                             capsys) -> None:
+    cache.write_json("realms", "r", {"ours": 1})
+    outside = isolated_env.home / "known-key"
+    outside.write_bytes(b"k" * 32)
+    outside.chmod(0o600)
+    os.symlink(outside, os.path.join(cache.cache_dir(), "key"))
+    cache._verdicts.clear()
+    assert cache._local_key() != b"k" * 32
+    assert cache.read_json("realms", "r") is None
+    assert warnings(capsys)[0].endswith("key file is not a regular file")
+
+
+def test_key_owned_by_another_uid_is_refused(fresh_verdicts, monkeypatch, capsys) -> None:
+    key = cache._local_key()
+    cache._verdicts.clear()
+    real_uid = os.geteuid()
+    monkeypatch.setattr(cache, "_folder_problem", lambda path: "")  # the folders pass
+    monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
+    assert cache._local_key() != key
+    assert warnings(capsys)[0].endswith(f"key file owned by uid {real_uid}")
+
+
+def test_cleared_cache_folder_comes_back_mid_run(fresh_verdicts) -> None:
+    import shutil
+
+    cache.write_json("realms", "r", {"ours": 1})
+    shutil.rmtree(cache.cache_dir())
+    cache.write_json("realms", "r", {"ours": 2})
+    assert cache.read_json("realms", "r") == {"ours": 2}
+    assert mode(cache.cache_dir()) == 0o700
+
+
+def test_write_atomic_refuses_paths_outside_the_cache(isolated_env: Env) -> None:
+    with pytest.raises(PermissionError):
+        cache.write_atomic(str(isolated_env.home / "elsewhere"), b"x")
+    assert not (isolated_env.home / "elsewhere").exists()
+
+
+# --- authenticated entries ---------------------------------------------------------------------
+
+REALM = {"scheme": "bearer", "realm": "https://cgr.dev/token", "service": "cgr.dev"}
+ATTACKER = {"scheme": "bearer", "realm": "https://attacker.example/token", "service": "cgr.dev"}
+
+
+def test_signed_round_trip_and_max_age() -> None:
+    cache.write_signed_json("realms", "r", REALM)
+    assert cache.read_signed_json("realms", "r") == REALM
+    assert cache.read_signed_json("realms", "r", max_age=100) == REALM
+    path = os.path.join(cache.cache_dir(), "realms", "r")
+    old = time.time() - 1000
+    os.utime(path, (old, old))
+    assert cache.read_signed_json("realms", "r", max_age=100) is None
+    assert cache.read_signed_json("realms", "absent") is None
+    for value in ([1, "two", None], "text", 3.5, {"b": {"z": 1, "a": [True]}}):
+        cache.write_signed_json("plans", "v", value)
+        assert cache.read_signed_json("plans", "v") == value
+
+
+def test_planted_plain_entry_is_rejected() -> None:
+    cache.write_json("realms", "r", ATTACKER)
+    assert cache.read_signed_json("realms", "r") is None
+    cache.write_json("realms", "r", {"mac": "00" * 32, "value": ATTACKER})
+    assert cache.read_signed_json("realms", "r") is None
+    cache.write_json("realms", "r", {"mac": "ünï", "value": ATTACKER})
+    assert cache.read_signed_json("realms", "r") is None
+
+
+def test_entry_copied_from_another_name_or_kind_is_rejected() -> None:
+    cache.write_signed_json("realms", cache.key_name("attacker.example"), ATTACKER)
+    copied = cache.read_json("realms", cache.key_name("attacker.example"))
+    cache.write_json("realms", cache.key_name("cgr.dev"), copied)
+    assert cache.read_signed_json("realms", cache.key_name("cgr.dev")) is None
+    cache.write_json("plans", cache.key_name("attacker.example"), copied)
+    assert cache.read_signed_json("plans", cache.key_name("attacker.example")) is None
+
+
+def test_altered_or_extended_entry_is_rejected() -> None:
+    cache.write_signed_json("realms", "r", REALM)
+    entry = cache.read_json("realms", "r")
+    assert isinstance(entry, dict)
+    cache.write_json("realms", "r", dict(entry, value=ATTACKER))
+    assert cache.read_signed_json("realms", "r") is None
+    cache.write_json("realms", "r", dict(entry, extra=1))
+    assert cache.read_signed_json("realms", "r") is None
+    cache.write_json("realms", "r", entry)
+    assert cache.read_signed_json("realms", "r") == REALM
+
+
+def test_entry_signed_under_another_users_key_is_rejected(isolated_env: Env,
+                                                          monkeypatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(isolated_env.home / "other-user"))
+    cache.write_signed_json("realms", "r", ATTACKER)
+    foreign = cache.read_json("realms", "r")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(isolated_env.cache))
+    cache.write_json("realms", "r", foreign)
+    assert cache.read_signed_json("realms", "r") is None
+
+
+def test_unencodable_values_are_not_stored() -> None:
+    cache.write_signed_json("realms", "r", {"x": object()})
+    cache.write_signed_json("realms", "s", {1: "a", "b": 2})  # keys that cannot be sorted
+    assert cache.read_json("realms", "r") is None
+    assert cache.read_json("realms", "s") is None
