@@ -26,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return argcomplete_complete()
     from .cli import run
+    from .programs import drop_unsafe_path_entries
 
+    drop_unsafe_path_entries()
     return run(args)
 
 

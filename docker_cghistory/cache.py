@@ -27,8 +27,14 @@ APP = "docker-cghistory"
 
 
 def cache_dir() -> str:
-    """``$XDG_CACHE_HOME/docker-cghistory``, else ``~/.cache/docker-cghistory``."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    """``$XDG_CACHE_HOME/docker-cghistory``, else ``~/.cache/docker-cghistory``.
+
+    A relative ``XDG_CACHE_HOME`` is ignored, as the XDG spec says: it would put the cache (and
+    what decides where credentials go) in whatever folder the command runs in.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
     return os.path.join(base, APP)
 
 

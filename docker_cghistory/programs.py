@@ -52,3 +52,15 @@ def find_program(name: str, path: str | None = None) -> str | None:
         if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def drop_unsafe_path_entries() -> None:
+    """Remove empty and relative PATH entries from our own environment, once, at start.
+
+    Libraries we call start programs by bare name through ``subprocess`` (docker-py runs
+    ``ssh`` for ``ssh://`` engines), and bisect's test command inherits our PATH: none of them
+    may find a program in the current folder.
+    """
+    path = os.environ.get("PATH")
+    if path is not None:
+        os.environ["PATH"] = os.pathsep.join(search_path(path))

@@ -149,3 +149,22 @@ def test_completion_runs_docker_from_an_absolute_path_entry(
     monkeypatch.setenv("PATH", f":{tmp_path / 'tools'}")
     assert complete._docker_images(timeout=5) == ["cgr.dev/chainguard/go:latest"]
     assert not (cwd / "docker.ran").exists()
+
+
+def test_unsafe_path_entries_are_dropped_from_our_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """docker-py starts ``ssh`` by bare name: our own PATH must not reach the current folder."""
+    from docker_cghistory.programs import drop_unsafe_path_entries
+
+    monkeypatch.setenv("PATH", "/usr/bin::.:bin:/bin:")
+    drop_unsafe_path_entries()
+    assert os.environ["PATH"] == "/usr/bin:/bin"
+
+
+def test_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from docker_cghistory import cache
+
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert cache.cache_dir() == "/home/someone/.cache/docker-cghistory"
