@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The one way to run the checks, for developers and CI alike: CI starts from a fresh Debian
 # machine as root, so this installs what the integration tests run for real (dockerd,
-# docker-registry, busybox, the shells completion is tested in) before linting and testing.
+# docker-registry, busybox, the shells completion is tested in, pipx and python3-venv for the
+# README's quick start) before linting and testing. Python packages go into a virtual
+# environment in the checkout (.venv, made with $PYTHON, default python3), never into the
+# interpreter itself, so this works with Debian's externally managed python (PEP 668).
 # Usage: scripts/test.sh [pytest args...]
 set -euo pipefail
 
@@ -10,7 +13,7 @@ if [[ -n "${CI:-}" ]]; then
     export CI
 fi
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(docker.io docker-registry busybox-static zsh fish tmux bash-completion)
+PACKAGES=(docker.io docker-registry busybox-static zsh fish tmux bash-completion pipx python3-venv)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -33,11 +36,17 @@ if ((${#missing[@]})); then
 fi
 
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
-if [[ "${CI:-}" == "true" ]]; then
-    # A throw-away CI machine's Debian python refuses pip (PEP 668) without this.
-    export PIP_BREAK_SYSTEM_PACKAGES=1
+VENV="$PWD/.venv"
+# Reuse .venv while its interpreter runs and is a virtual environment; rebuild it otherwise
+# (say, after the python it was made from went away).
+if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null; then
+    echo "scripts/test.sh: creating $VENV with $PYTHON" >&2
+    "$PYTHON" -m venv --clear "$VENV"
 fi
-"$PYTHON" -m pip install -q -e '.[test]'
+"$VENV/bin/pip" install -q -e '.[test]'
 
-"$PYTHON" -m ruff check docker_cghistory tests scripts
-"$PYTHON" -m pytest "$@"
+# Tests and the processes they start find the venv's python and docker-cghistory first.
+export VIRTUAL_ENV="$VENV"
+export PATH="$VENV/bin:$PATH"
+"$VENV/bin/ruff" check docker_cghistory tests scripts
+"$VENV/bin/python" -m pytest "$@"
