@@ -337,8 +337,10 @@ class Candidate:
     def describe(self) -> str:
         return f"#{self.position} sha256:{self.build.short} ({self.updated})"
 
-    def as_json(self) -> dict[str, str]:
-        return {"reference": self.pinned, "digest": self.build.digest, "updated": self.updated}
+    def as_json(self) -> dict[str, object]:
+        """The build as ``list --format json`` shows it (docker's PascalCase keys)."""
+        return {"Index": self.position, "Updated": self.updated, "Digest": self.build.digest,
+                "Reference": self.pinned}
 
 
 @dataclass(frozen=True)
@@ -350,8 +352,8 @@ class Run:
     returncode: int | None  # None: reused, the command did not run again
 
     def as_json(self) -> dict[str, object]:
-        return {**self.candidate.as_json(), "verdict": self.verdict.value,
-                "exit_code": self.returncode}
+        return {**self.candidate.as_json(), "Verdict": self.verdict.value,
+                "ExitCode": self.returncode}
 
 
 def candidates_between(reference: Reference, builds: Sequence[Build], good: int,
@@ -517,17 +519,18 @@ def render_text(bisection: Bisection, result: Result, program: str) -> str:
 
 
 def render_json(bisection: Bisection, result: Result, program: str) -> str:
+    """The result as one JSON object, keyed the way docker (and ``list``) key JSON: PascalCase."""
     candidates = bisection.candidates
     last_good = candidates[result.last_good]
     document = {
-        "first_bad": (candidates[result.first_bad].as_json()
-                      if result.first_bad is not None else None),
-        "last_good": last_good.as_json(),
-        "from_line": from_line(last_good),
-        "candidates": [candidates[index].as_json() for index in result.candidates],
-        "tested": bisection.tested,
-        "skipped": bisection.skipped,
-        "runs": [run.as_json() for run in bisection.runs],
-        "pin_command": pin_command(program, last_good),
+        "FirstBad": (candidates[result.first_bad].as_json()
+                     if result.first_bad is not None else None),
+        "LastGood": last_good.as_json(),
+        "FromLine": from_line(last_good),
+        "Candidates": [candidates[index].as_json() for index in result.candidates],
+        "Tested": bisection.tested,
+        "Skipped": bisection.skipped,
+        "Runs": [run.as_json() for run in bisection.runs],
+        "PinCommand": pin_command(program, last_good),
     }
     return json.dumps(document, separators=(",", ":")) + "\n"

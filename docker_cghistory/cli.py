@@ -24,24 +24,36 @@ from .plugin import (
 class Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line instead of printing usage and exiting."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message}. See '{self.prog} --help'")
+    def error(self, message: str) -> NoReturn:
+        # argparse quotes what the user typed (an invalid choice, a stray word): keep it one
+        # line and free of terminal escapes, like every other message.
+        raise UsageError(f"{sanitize(message, limit=1000)}. See '{self.prog} --help'")
 
 
 def _add_option(parser: argparse.ArgumentParser, opt: spec.Opt) -> argparse.Action:
-    kwargs: dict = {"help": opt.help, "dest": opt.dest}
+    kwargs: dict = {"help": opt.help, "dest": opt.dest, "action": opt.action}
     if opt.action in ("store", "append"):
         kwargs["metavar"] = opt.value
-        kwargs["action"] = opt.action
         if opt.kind in ("int", "float"):
             kwargs["type"] = int if opt.kind == "int" else float
-    else:
-        kwargs["action"] = opt.action
+        if opt.choices:
+            kwargs["choices"] = [value for value, _ in opt.choices]
     return parser.add_argument(*opt.flags, **kwargs)
 
 
-def build_parser(command: spec.Command, prog: str, completers: bool = False) -> Parser:
-    """The parser for one command, with the global options (and completers, for argcomplete)."""
+def _add_argument(parser: argparse.ArgumentParser, arg: spec.Arg) -> argparse.Action:
+    if arg.rest:
+        # Shown in usage and --help only: ``parse`` hands argparse the words before "--", so
+        # anything argparse puts here was typed without the separator (see ``_take_rest``).
+        return parser.add_argument(arg.dest, metavar=f"-- {arg.value}", help=arg.help,
+                                   nargs="*")
+    nargs = "*" if arg.many and arg.optional else "+" if arg.many else (
+        "?" if arg.optional else None)
+    return parser.add_argument(arg.dest, metavar=arg.value, help=arg.help, nargs=nargs)
+
+
+def build_parser(command: spec.Command, prog: str) -> Parser:
+    """The parser for one command, with the global options."""
     is_default = command is spec.DEFAULT_COMMAND
     parser = Parser(
         prog=prog if is_default else f"{prog} {command.name}",
@@ -52,24 +64,10 @@ def build_parser(command: spec.Command, prog: str, completers: bool = False) -> 
     )
     parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
     for opt in (*spec.GLOBAL, *command.opts):
-        action = _add_option(parser, opt)
-        if completers:
-            action.completer = _completer(opt.complete)  # type: ignore[attr-defined]
+        _add_option(parser, opt)
     for arg in command.args:
-        nargs = "*" if arg.many and arg.optional else "+" if arg.many else (
-            "?" if arg.optional else None)
-        action = parser.add_argument(arg.dest, metavar=arg.value, help=arg.help, nargs=nargs)
-        if completers:
-            action.completer = _completer(arg.complete)  # type: ignore[attr-defined]
+        _add_argument(parser, arg)
     return parser
-
-
-def _completer(kind: str | None):
-    if kind is None:
-        return None
-    from .complete import argcomplete_completer
-
-    return argcomplete_completer(kind)
 
 
 def _epilog(prog: str) -> str:
@@ -82,17 +80,48 @@ def _epilog(prog: str) -> str:
 
 
 def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace]:
+    """The command and its arguments, checked against everything ``spec`` says about them."""
     command, position = spec.find_command(words)
     if position >= 0:
         words = words[:position] + words[position + 1 :]
     parser = build_parser(command, prog)
-    if command is spec.BISECT:
-        # Everything after "--" is the test command, its own flags included.
-        split = words.index("--") if "--" in words else len(words)
-        namespace = parser.parse_args(words[:split])
-        namespace.command = words[split + 1 :]
-        return command, namespace
-    return command, parser.parse_args(words)
+    rest = command.rest
+    tail: list[str] = []
+    if rest is not None and "--" in words:
+        # Everything after "--" belongs to the rest argument, its own flags included; argparse
+        # would read those as ours.
+        split = words.index("--")
+        words, tail = words[:split], words[split + 1 :]
+    namespace = parser.parse_args(words)
+    if rest is not None:
+        _take_rest(parser, rest, namespace, tail)
+    _check_exclusive(parser, command, namespace)
+    return command, namespace
+
+
+def _take_rest(parser: Parser, rest: spec.Arg, namespace: argparse.Namespace,
+               tail: list[str]) -> None:
+    """Store the words after "--"; words that argparse placed there came without it."""
+    stray = getattr(namespace, rest.dest, None) or []
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if not tail and not rest.optional:
+        parser.error(f"give {rest.value} after '--'")
+    setattr(namespace, rest.dest, tail)
+
+
+def _check_exclusive(parser: Parser, command: spec.Command,
+                     namespace: argparse.Namespace) -> None:
+    """At most one option of each ``exclusive`` group: "--index 3 --at 7d" has no reading.
+
+    An option counts as given when its value differs from the default, so ``--index 0`` does.
+    """
+    for group in command.exclusive:
+        given = [opt.flags[-1] for opt in group
+                 if getattr(namespace, opt.dest) != parser.get_default(opt.dest)]
+        if len(given) > 1:
+            flags = ", ".join(opt.flags[-1] for opt in group)
+            parser.error(f"give at most one of {flags} (got {' and '.join(given)})")
 
 
 def _on_interrupt(signum: int, frame: object) -> None:

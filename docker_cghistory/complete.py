@@ -336,11 +336,16 @@ def remember_builds(registry: str, repository: str, tag: str,
 
 
 def _docker_images(timeout: float = 10.0) -> list[str] | None:
-    """``REPOSITORY:TAG`` of the engine's images, from the docker CLI (contexts, TLS, hosts)."""
-    import shutil
+    """``REPOSITORY:TAG`` of the engine's images, from the docker CLI (contexts, TLS, hosts).
+
+    ``docker`` is looked up on PATH's absolute entries only: a TAB in a checkout holding its own
+    ``docker`` must not run it through an empty or relative PATH entry.
+    """
     import subprocess
 
-    docker = shutil.which("docker")
+    from .programs import find_program
+
+    docker = find_program("docker")
     if docker is None:
         return None
     try:
@@ -369,7 +374,9 @@ def _maybe_refresh_local(now: float) -> None:
     """Fork a detached child to refresh the local image list when it is older than allowed.
 
     The child leaves the session and lets go of every descriptor first, so neither the shell
-    nor the docker CLI waits for it; it ends when ``docker image ls`` does (10 s at most).
+    nor the docker CLI waits for it; it ends when ``docker image ls`` does (10 s at most). It
+    also leaves the folder the TAB was pressed in: nothing it runs has any business there, and
+    it must not keep that folder (or its mount) busy.
     """
     stamp = os.path.join(cache_folder(), "lists", "local.attempt")
     try:
@@ -391,6 +398,8 @@ def _maybe_refresh_local(now: float) -> None:
         return
     try:
         os.setsid()
+        if os.path.isabs(stamp):  # a relative cache folder must keep meaning the same place
+            os.chdir("/")
         null = os.open(os.devnull, os.O_RDWR)
         for descriptor in (0, 1, 2):
             os.dup2(null, descriptor)
@@ -625,18 +634,21 @@ def _flags(line: _Line, current: str) -> Candidates:
     return _starting(out, current)
 
 
-def values_for(kind: str | None, current: str, line: _Line | None, sources: Sources,
-               image: str | None = None) -> Answer:
+def option_values(opt: spec.Opt, current: str, line: _Line, sources: Sources) -> Answer:
+    """Candidates for ``opt``'s value: its ``choices`` when it has them, else its completer."""
+    if opt.choices:
+        return Answer(_starting(opt.choices, current), NO_FILES | KEEP_ORDER)
+    return values_for(opt.complete, current, line, sources)
+
+
+def values_for(kind: str | None, current: str, line: _Line | None, sources: Sources) -> Answer:
     """Candidates for one value of completer ``kind`` (see ``spec``), ``current`` typed so far."""
-    command = line.command if line is not None else None
     if kind in (spec.IMAGE, spec.TAG_REF):
         return _images(current, sources)
     if kind in (spec.DIGEST, spec.INDEX):
-        image = image if image is not None else (line.image() if line is not None else None)
-        return _builds(kind, current, image, sources)
+        return _builds(kind, current, line.image() if line is not None else None, sources)
     if kind == spec.FORMAT:
-        formats = getattr(spec, "BISECT_FORMATS", None) if command is spec.BISECT else None
-        return Answer(_starting(formats or spec.FORMATS, current), NO_FILES | KEEP_ORDER)
+        return Answer(_starting(spec.FORMATS, current), NO_FILES | KEEP_ORDER)
     if kind == spec.PLATFORM:
         return Answer(_starting(spec.PLATFORMS, current), NO_FILES | KEEP_ORDER)
     if kind == spec.SHELL:
@@ -700,7 +712,7 @@ def complete(words: list[str], current: str, sources: Sources | None = None, *,
     if not sources.defaults.flags:
         sources.defaults.flags = line.values
     if line.pending is not None:
-        return values_for(line.pending.complete, current, line, sources)
+        return option_values(line.pending, current, line, sources)
     if line.after_dashes:
         return Answer([], DEFAULT, files="paths")
     if current.startswith("-"):
@@ -709,7 +721,7 @@ def complete(words: list[str], current: str, sources: Sources | None = None, *,
             opt = line.options.get(name)
             if opt is None or not opt.value:
                 return Answer([], NO_FILES)
-            answer = values_for(opt.complete, value, line, sources)
+            answer = option_values(opt, value, line, sources)
             answer.prefix = f"{name}="
             return answer
         return Answer(_flags(line, current), NO_FILES)
@@ -724,7 +736,7 @@ def complete(words: list[str], current: str, sources: Sources | None = None, *,
             answer = values_for(arg.complete, current, line, sources)
             out += answer.candidates
             directive, files = answer.directive, answer.files
-        elif arg.value.startswith("--") and "--".startswith(current):
+        elif arg.rest and "--".startswith(current):
             out.append(("--", arg.help))
     if options_on_empty and not current and files is None:
         out += [(flag, help) for flag, help in _flags(line, "--") if flag.startswith("--")]
@@ -943,28 +955,6 @@ def argcomplete_complete(env: dict[str, str] | None = None, stream: Any = None, 
         out = []
     _finish(sources, stream, ifs.join(out))
     return 0
-
-
-def argcomplete_completer(kind: str | None) -> Callable[..., dict[str, str]] | None:
-    """A completer for ``argcomplete.autocomplete(parser)`` on parsers from ``cli``.
-
-    ``__main__`` answers argcomplete with the engine above; this keeps a parser built with
-    ``completers=True`` consistent with it for anyone who drives argcomplete directly.
-    """
-    if kind is None:
-        return None
-
-    def completer(prefix: str = "", parsed_args: Any = None, **_: Any) -> dict[str, str]:
-        flags = {dest: [value] for dest in ("registry", "org")
-                 if isinstance(value := getattr(parsed_args, dest, None), str)}
-        sources = Sources(Defaults(flags))
-        image = getattr(parsed_args, "image", None)
-        answer = values_for(kind, prefix, None, sources, image=image)
-        if answer.files:
-            return dict(_list_paths(prefix, answer.files == "dirs"))
-        return dict(answer.candidates)
-
-    return completer
 
 
 if __name__ == "__main__":  # the background refresher, for manual use: python -m ...complete

@@ -66,9 +66,9 @@ class HistorySource(Protocol):
 
 
 def parse(args: Any, now: datetime) -> Selector | None:
-    """The one selector in ``args`` (argparse attributes of the same names), or ``None``.
+    """The selector in ``args`` (argparse attributes of the same names), or ``None``.
 
-    More than one is a usage error: "--index 3 --at 7d" has no sensible reading.
+    The parser lets at most one through (``spec.PULL.exclusive``), so the first found is it.
     """
     given: list[Selector] = []
     digest = getattr(args, "digest", None)
@@ -88,10 +88,6 @@ def parse(args: Any, now: datetime) -> Selector | None:
     age = getattr(args, "cooldown", None)
     if age is not None:
         given.append(Selector("cooldown", parse_age(age), "--cooldown"))
-    if len(given) > 1:
-        raise UsageError(
-            f"give at most one of {', '.join(FLAGS)} (got {' and '.join(s.flag for s in given)})"
-        )
     return given[0] if given else None
 
 

@@ -13,13 +13,18 @@ IMAGE, TAG_REF, DIGEST, INDEX, FORMAT, PLATFORM, PATHS, DIR, SHELL = (
 
 
 class Opt:
-    """A flag; ``value`` is its metavar (``None`` for a switch)."""
+    """A flag; ``value`` is its metavar (``None`` for a switch).
 
-    __slots__ = ("action", "complete", "dest", "flags", "help", "kind", "value")
+    ``choices`` are ``(value, description)`` pairs: the only values argparse accepts, and the
+    ones completion offers with their descriptions. ``complete`` names a completer for values
+    that are suggestions only (list's --format takes any Go template).
+    """
+
+    __slots__ = ("action", "choices", "complete", "dest", "flags", "help", "kind", "value")
 
     def __init__(self, flags: tuple[str, ...], help: str, value: str | None = None, *,
                  dest: str | None = None, kind: str = "str", complete: str | None = None,
-                 action: str | None = None) -> None:
+                 action: str | None = None, choices: tuple[tuple[str, str], ...] = ()) -> None:
         self.flags = flags
         self.help = help
         self.value = value
@@ -27,35 +32,54 @@ class Opt:
         self.kind = kind
         self.complete = complete
         self.action = action or ("store" if value else "store_true")
+        self.choices = choices
 
 
 class Arg:
-    """A positional argument."""
+    """A positional argument.
 
-    __slots__ = ("complete", "dest", "help", "many", "optional", "value")
+    ``rest`` marks "everything after ``--``": the words are taken as they are (a command and its
+    own flags), so ``cli.parse`` splits them off before argparse sees the options, and
+    completion stops offering our flags there. ``value`` is then shown as ``-- VALUE``.
+    """
+
+    __slots__ = ("complete", "dest", "help", "many", "optional", "rest", "value")
 
     def __init__(self, dest: str, value: str, help: str, *, complete: str | None = None,
-                 optional: bool = False, many: bool = False) -> None:
+                 optional: bool = False, many: bool = False, rest: bool = False) -> None:
         self.dest = dest
         self.value = value
         self.help = help
         self.complete = complete
         self.optional = optional
-        self.many = many
+        self.many = many or rest
+        self.rest = rest
 
 
 class Command:
-    __slots__ = ("aliases", "args", "description", "help", "name", "opts")
+    """A subcommand: its options, its positionals, and which options exclude each other.
+
+    ``exclusive`` holds groups of options of which at most one may be given (pull's build
+    selectors): the parser refuses a second one, so commands never check it by hand.
+    """
+
+    __slots__ = ("aliases", "args", "description", "exclusive", "help", "name", "opts")
 
     def __init__(self, name: str, help: str, opts: tuple[Opt, ...] = (),
                  args: tuple[Arg, ...] = (), *, aliases: tuple[str, ...] = (),
-                 description: str = "") -> None:
+                 description: str = "", exclusive: tuple[tuple[Opt, ...], ...] = ()) -> None:
         self.name = name
         self.help = help
         self.opts = opts
         self.args = args
         self.aliases = aliases
         self.description = description or help
+        self.exclusive = exclusive
+
+    @property
+    def rest(self) -> Arg | None:
+        """The argument that takes everything after ``--``, if the command has one."""
+        return next((arg for arg in self.args if arg.rest), None)
 
 
 FORMATS = (
@@ -64,7 +88,7 @@ FORMATS = (
     ("{{.Digest}}", "a Go template of Index, Updated, Age, Digest, Reference, Tag"),
     ("table {{.Index}}\\t{{.Digest}}", "a template table with a header row"),
 )
-# bisect's --format (its result, not a listing); completion offers these for that command.
+# bisect's --format (its result, not a listing): the only values it takes.
 BISECT_FORMATS = (
     ("text", "one line per step and the result (default)"),
     ("json", "the result as one JSON object"),
@@ -127,12 +151,15 @@ PULL = Command(
         Opt(("-q", "--quiet"), "print only the pulled reference"),
     ), (_IMAGE,),
     description="Pull a build from the tag's history; with no selector on a terminal, pick one.",
+    exclusive=(_SELECTORS,),
 )
 
+_PIN_AT = Opt(("--at",), f"pin to the build current at WHEN: {_WHEN_HELP}", "WHEN")
+_PIN_COOLDOWN = Opt(("--cooldown",), "pin to the newest build at least AGE old", "AGE")
 PIN = Command(
     "pin", "Pin Dockerfiles and compose files to a build", (
-        Opt(("--at",), f"pin to the build current at WHEN: {_WHEN_HELP}", "WHEN"),
-        Opt(("--cooldown",), "pin to the newest build at least AGE old", "AGE"),
+        _PIN_AT,
+        _PIN_COOLDOWN,
         Opt(("--update",), "move already pinned references to the selected build"),
         Opt(("--check",), "change nothing; exit 1 if a reference is not pinned as wanted"),
         Opt(("--dry-run",), "print a unified diff and write nothing"),
@@ -140,10 +167,10 @@ PIN = Command(
     ), (Arg("paths", "PATH", "files or directories (default: .)", complete=PATHS,
             optional=True, many=True),),
     description="Rewrite image references in Dockerfiles and compose files to digest pins.",
+    exclusive=((_PIN_AT, _PIN_COOLDOWN),),
 )
 
-# The test command follows "--"; cli.parse splits it off before argparse sees the options, and
-# stores it as ``args.command`` (``test_command`` only shows it in --help and usage).
+# The test command follows "--" (a ``rest`` argument): ``args.command``, its own flags included.
 BISECT = Command(
     "bisect", "Find the build that broke a command, like git bisect run", (
         Opt(("--good",), "a build known good (required): index, digest or WHEN, see below",
@@ -153,11 +180,11 @@ BISECT = Command(
         Opt(("--keep",), "keep the images pulled while bisecting (default: remove the ones "
             "that were not already present)"),
         Opt(("--format",), "result format: text (default) or json", "FORMAT",
-            complete=FORMAT),
+            choices=BISECT_FORMATS),
         Opt(("--platform",), "pull this platform", "OS/ARCH", complete=PLATFORM),
-    ), (_IMAGE, Arg("test_command", "-- COMMAND [ARG...]",
+    ), (_IMAGE, Arg("command", "COMMAND [ARG...]",
                     "command to run for each build; {} is replaced by the build's reference",
-                    optional=True, many=True)),
+                    rest=True)),
     description=(
         "Binary-search the tag's builds between --good and --bad with a test command, like\n"
         "git bisect run. Each build tested is pulled; {} in COMMAND's arguments and the\n"

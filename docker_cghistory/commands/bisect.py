@@ -24,15 +24,13 @@ from ..bisect import (
     render_text,
 )
 from ..context import Context
-from ..errors import CghistoryError, UsageError, sanitize
+from ..errors import CghistoryError, UsageError
 from ..testcommand import run_command
 from ..timespec import utcnow
 
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..registry import RegistryClient
-
-FORMATS = ("text", "json")
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -119,18 +117,10 @@ def _log(message: str) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    # cli.parse puts the words after "--" in ``command``; without "--" there is none.
-    command = list(getattr(args, "command", None) or [])
-    if not command:
-        raise UsageError(
-            f"give the test command after '--': {context.program} bisect IMAGE --good BUILD "
-            "-- COMMAND [ARG...] ({} in ARG becomes the build's reference)"
-        )
+    # The parser has checked what spec says: a test command after "--" and a --format choice.
+    command = list(args.command)
     if not args.good:
         raise UsageError("--good is required: a build known to pass the test command")
-    fmt = (args.format or "text").strip()
-    if fmt not in FORMATS:
-        raise UsageError(f"--format takes text or json, not {sanitize(fmt)!r}")
     reference = context.parse(args.image)
     client = context.client(reference.registry)
     images = ImageKeeper(client, platform=args.platform)
@@ -153,7 +143,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
             images.close()
         else:
             images.cleanup(_log)
-    render = render_json if fmt == "json" else render_text
+    render = render_json if args.format == "json" else render_text
     sys.stdout.write(render(bisection, result, context.program))
     sys.stdout.flush()
     if result.ambiguous:

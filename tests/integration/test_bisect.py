@@ -124,17 +124,22 @@ def test_json_counts_and_keep(
                                   "--", *COMMAND, timeout=300)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["first_bad"] == {"reference": pinned(front, history[7][1]),
-                                     "digest": history[7][1], "updated": history[7][0]}
-    assert document["last_good"]["digest"] == history[6][1]
-    assert document["from_line"] == f"FROM {image(front)}@{history[6][1]}"
-    assert document["skipped"] == 0
-    assert document["tested"] == len(document["runs"]) <= math.ceil(math.log2(9)) + 2
-    assert [run["digest"] for run in document["runs"][:2]] == [good_digest, history[10][1]]
-    assert all(run["exit_code"] == (0 if run["verdict"] == "good" else 1)
-               for run in document["runs"])
+    # The same PascalCase keys as `list --format json`; Index numbers builds as `list` does.
+    assert document["FirstBad"] == {"Index": 4, "Updated": history[7][0],
+                                    "Digest": history[7][1],
+                                    "Reference": pinned(front, history[7][1])}
+    assert document["LastGood"]["Digest"] == history[6][1]
+    assert document["LastGood"]["Index"] == 5
+    assert document["FromLine"] == f"FROM {image(front)}@{history[6][1]}"
+    assert document["PinCommand"] == f"docker-cghistory pin --at {history[6][0]}"
+    assert document["Candidates"] == [document["FirstBad"]]
+    assert document["Skipped"] == 0
+    assert document["Tested"] == len(document["Runs"]) <= math.ceil(math.log2(9)) + 2
+    assert [run["Digest"] for run in document["Runs"][:2]] == [good_digest, history[10][1]]
+    assert all(run["ExitCode"] == (0 if run["Verdict"] == "good" else 1)
+               for run in document["Runs"])
     # --keep: every build tested is still there.
-    assert local_digests(plugin_env) == {run["reference"] for run in document["runs"]}
+    assert local_digests(plugin_env) == {run["Reference"] for run in document["Runs"]}
 
 
 def test_skipped_builds_are_stepped_around(
@@ -146,13 +151,29 @@ def test_skipped_builds_are_stepped_around(
                                   "--format", "json", "--", *COMMAND, timeout=300)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["first_bad"]["digest"] == history[6][1] == images.digests["broken 7"]
-    assert document["last_good"]["digest"] == images.digests["ok 4"]
-    assert document["skipped"] == 1
-    skipped = [run for run in document["runs"] if run["verdict"] == "skip"]
-    assert [(run["digest"], run["exit_code"]) for run in skipped] == [
+    assert document["FirstBad"]["Digest"] == history[6][1] == images.digests["broken 7"]
+    assert document["LastGood"]["Digest"] == images.digests["ok 4"]
+    assert document["Skipped"] == 1
+    skipped = [run for run in document["Runs"] if run["Verdict"] == "skip"]
+    assert [(run["Digest"], run["ExitCode"]) for run in skipped] == [
         (images.digests["skip a"], 125)]
     assert ": skip (exit 125)" in result.stderr
+
+
+@pytest.mark.parametrize(("extra", "words"), [
+    (["--format", "yaml", "--", "true"], ["--format", "yaml", "text", "json"]),
+    (["--format", "json"], ["COMMAND", "after '--'"]),
+    (["true"], ["unrecognized arguments: true"]),
+])
+def test_usage_errors_through_the_docker_cli(plugin_env: DockerConfig, extra: list[str],
+                                            words: list[str]) -> None:
+    """Refused by the parser before anything is read or pulled: exit 2, one line."""
+    result = plugin_env.run("docker", "cghistory", "bisect", "cgr.example/x/y", "--good", "1",
+                            *extra, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("docker cghistory: ")
+    assert all(word in result.stderr for word in words), result.stderr
 
 
 def test_skips_that_hide_the_boundary_give_the_range(

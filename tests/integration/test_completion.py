@@ -162,6 +162,10 @@ def test_docker_forwards_complete_to_the_plugin(plugin_env: DockerConfig) -> Non
     assert directive == ":4"
     flags, _ = cobra(plugin_env, "pull", "--pla")
     assert flags == ["--platform\tpull this platform of a multi-platform build"]
+    formats, directive = cobra(plugin_env, "bisect", "--format", "")
+    assert formats == ["text\tone line per step and the result (default)",
+                       "json\tthe result as one JSON object"]
+    assert directive == ":36"
     shells, _ = cobra(plugin_env, "completion", "", desc=False)
     assert [line.split("\t")[0] for line in shells] == ["bash", "zsh", "fish"]
     files, directive = cobra(plugin_env, "pin", "")
@@ -290,6 +294,7 @@ def test_bash_with_dockers_script(docker_bash: Callable[[str], list[str]],
     assert docker_bash("docker cghistory pu") == ["pull"]
     assert docker_bash("docker cghistory pull --pla") == ["--platform"]
     assert docker_bash("docker cghistory list --format j") == ["json"]
+    assert docker_bash("docker cghistory bisect --format ") == ["text", "json"]
     assert docker_bash("docker cghistory completion ") == ["bash", "zsh", "fish"]
     # bash splits at ':' and docker's script trims what precedes it, as for `docker pull`.
     assert docker_bash(f"docker cghistory {public_repo}:1.3") == ["1.36", "1.36.1", "1.37"]
@@ -315,6 +320,7 @@ def test_bash_with_the_argcomplete_script(direct_bash: Callable[[str], list[str]
     assert direct_bash("docker-cghistory pu") == ["pull "]
     assert direct_bash("docker-cghistory pull --digest") == ["--digest "]
     assert direct_bash("docker-cghistory --format=j") == ["json "]
+    assert direct_bash("docker-cghistory bisect python --format=t") == ["text "]
     assert direct_bash(f"docker-cghistory {public_repo}:1.3") == ["1.36", "1.36.1", "1.37"]
     indexes = direct_bash(f"docker-cghistory pull {public_repo} --index 1")
     assert indexes == ["1", "10", "11"]

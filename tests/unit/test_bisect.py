@@ -544,19 +544,24 @@ def test_json_result() -> None:
     bisection = bisection_for()
     result = bisection.drive(recording(broken_from(6, frozenset({4})))[0], lambda _: None)
     document = json.loads(render_json(bisection, result, "docker-cghistory"))
-    good = {"reference": f"cgr.example/acme/app@{digest(5)}", "digest": digest(5),
-            "updated": "2024-06-25T09:30:00Z"}
-    assert document["first_bad"] == {"reference": f"cgr.example/acme/app@{digest(6)}",
-                                     "digest": digest(6), "updated": "2024-06-26T09:30:00Z"}
-    assert document["last_good"] == good
-    assert document["from_line"] == f"FROM cgr.example/acme/app:1.2@{digest(5)}"
-    assert document["candidates"] == [document["first_bad"]]
-    assert document["skipped"] == 1
-    assert document["tested"] == len(document["runs"]) - 1
-    assert document["runs"][0] == {**Candidate(0, HISTORY[9], REF).as_json(),
-                                   "verdict": "good", "exit_code": 0}
-    assert {run["verdict"] for run in document["runs"]} == {"good", "bad", "skip"}
-    assert document["pin_command"] == "docker-cghistory pin --at 2024-06-25T09:30:00Z"
+    assert list(document) == ["FirstBad", "LastGood", "FromLine", "Candidates", "Tested",
+                              "Skipped", "Runs", "PinCommand"]
+    good = {"Index": 4, "Updated": "2024-06-25T09:30:00Z", "Digest": digest(5),
+            "Reference": f"cgr.example/acme/app@{digest(5)}"}
+    assert document["FirstBad"] == {"Index": 3, "Updated": "2024-06-26T09:30:00Z",
+                                    "Digest": digest(6),
+                                    "Reference": f"cgr.example/acme/app@{digest(6)}"}
+    assert document["LastGood"] == good
+    assert document["FromLine"] == f"FROM cgr.example/acme/app:1.2@{digest(5)}"
+    assert document["Candidates"] == [document["FirstBad"]]
+    assert document["Skipped"] == 1
+    assert document["Tested"] == len(document["Runs"]) - 1
+    assert document["Runs"][0] == {"Index": 9, "Updated": "2024-06-20T09:30:00Z",
+                                   "Digest": digest(0),
+                                   "Reference": f"cgr.example/acme/app@{digest(0)}",
+                                   "Verdict": "good", "ExitCode": 0}
+    assert {run["Verdict"] for run in document["Runs"]} == {"good", "bad", "skip"}
+    assert document["PinCommand"] == "docker-cghistory pin --at 2024-06-25T09:30:00Z"
 
 
 def test_ambiguous_result_lists_the_candidates() -> None:
@@ -572,8 +577,8 @@ def test_ambiguous_result_lists_the_candidates() -> None:
         f"last good build: cgr.example/acme/app@{digest(3)} (2024-06-23T09:30:00Z)",
     ]
     document = json.loads(render_json(bisection, result, "p"))
-    assert document["first_bad"] is None
-    assert [c["digest"] for c in document["candidates"]] == [digest(4), digest(5), digest(6)]
+    assert document["FirstBad"] is None
+    assert [c["Digest"] for c in document["Candidates"]] == [digest(4), digest(5), digest(6)]
 
 
 # --- the command, with a fake registry and engine --------------------------------------------
@@ -648,7 +653,7 @@ def test_run_json_and_keep(fake_images: type[FakeImages],
                            capfd: pytest.CaptureFixture[str]) -> None:
     assert command.run(args(format="json", keep=True), FakeContext()) == 0
     document = json.loads(capfd.readouterr().out)
-    assert document["first_bad"]["digest"] == digest(6)
+    assert document["FirstBad"]["Digest"] == digest(6)
     images = fake_images.instances[0]
     assert images.closed and not images.cleaned
 
@@ -667,15 +672,9 @@ def test_run_cleans_up_when_the_bisect_stops(fake_images: type[FakeImages]) -> N
     assert fake_images.instances[0].cleaned
 
 
-@pytest.mark.parametrize(("overrides", "expected"), [
-    ({"command": []}, "give the test command after '--'"),
-    ({"good": None}, "--good is required"),
-    ({"format": "table"}, "--format takes text or json"),
-])
-def test_run_usage_errors(fake_images: type[FakeImages], overrides: dict,
-                          expected: str) -> None:
-    with pytest.raises(UsageError, match=expected):
-        command.run(args(**overrides), FakeContext())
+def test_run_requires_good(fake_images: type[FakeImages]) -> None:
+    with pytest.raises(UsageError, match="--good is required"):
+        command.run(args(good=None), FakeContext())
     assert not fake_images.instances
 
 
@@ -694,8 +693,49 @@ def test_options_after_the_image_are_kept(words: list[str]) -> None:
     assert parsed.command == ["docker", "run", "--rm", "{}"]
 
 
-def test_a_command_without_the_separator_is_refused() -> None:
+def test_the_words_after_the_separator_pass_through_untouched() -> None:
+    from docker_cghistory import cli
+
+    words = ["bisect", "img", "--", "cmd", "--flag", "--good", "x", "--", "-q", "{}"]
+    _, parsed = cli.parse(words, "docker-cghistory")
+    assert parsed.command == ["cmd", "--flag", "--good", "x", "--", "-q", "{}"]
+    assert (parsed.image, parsed.good, parsed.format) == ("img", None, None)
+
+
+@pytest.mark.parametrize("words", [
+    ["bisect", "img", "--good", "1", "true"],
+    ["bisect", "--good", "1", "img", "true"],
+    ["bisect", "--good", "1", "img", "true", "--", "cmd"],
+])
+def test_a_command_without_the_separator_is_refused(words: list[str]) -> None:
     from docker_cghistory import cli
 
     with pytest.raises(UsageError, match="unrecognized arguments: true"):
-        cli.parse(["bisect", "img", "--good", "1", "true"], "docker-cghistory")
+        cli.parse(words, "docker-cghistory")
+
+
+@pytest.mark.parametrize("words", [
+    ["bisect", "img", "--good", "1"],
+    ["bisect", "img", "--good", "1", "--"],
+])
+def test_no_test_command_is_a_usage_error(words: list[str]) -> None:
+    from docker_cghistory import cli
+
+    with pytest.raises(UsageError) as caught:
+        cli.parse(words, "docker-cghistory")
+    assert str(caught.value) == (
+        "give COMMAND [ARG...] after '--'. See 'docker-cghistory bisect --help'")
+
+
+def test_format_takes_only_its_choices() -> None:
+    from docker_cghistory import cli
+
+    for fmt in ("text", "json"):
+        _, parsed = cli.parse(["bisect", "img", "--format", fmt, "--", "true"], "p")
+        assert parsed.format == fmt
+    with pytest.raises(UsageError) as caught:
+        cli.parse(["bisect", "img", "--format", "table", "--", "true"], "p")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert "--format" in message and "table" in message
+    assert "choose from" in message and "text" in message and "json" in message  # quoting varies

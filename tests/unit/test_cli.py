@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from docker_cghistory import __version__, cli
+from docker_cghistory import __version__, cli, spec
 from docker_cghistory.commands import list as list_command
 
 from .conftest import PASSWORD, TOKEN_PREFIX, Env, FakeCgr, entries
@@ -139,6 +139,73 @@ def test_usage_errors_are_one_line_exit_2(cgr: FakeCgr, capsys, words, words_in_
     assert code == 2
     assert out == ""
     assert words_in_message in one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (("pull", "python", "--index", "1", "--at", "2d"),
+         "give at most one of --digest, --index, --previous, --at, --cooldown "
+         "(got --index and --at)"),
+        (("pull", "--previous", "python", "--index", "0"),  # --index 0 counts as given
+         "give at most one of --digest, --index, --previous, --at, --cooldown "
+         "(got --index and --previous)"),
+        (("pull", "python", "--digest", "abcdef", "--cooldown", "1d", "--at", "1d"),
+         "give at most one of --digest, --index, --previous, --at, --cooldown "
+         "(got --digest and --at and --cooldown)"),
+        (("pin", "--at", "2024-06-01", "--cooldown", "7d", "."),
+         "give at most one of --at, --cooldown (got --at and --cooldown)"),
+    ],
+)
+def test_exclusive_options_are_one_line_exit_2(capsys, words, message) -> None:
+    code, out, err = invoke(capsys, *words)
+    assert (code, out) == (2, "")
+    command = words[0]
+    assert one_line_error(err) == f"{message}. See 'docker-cghistory {command} --help'"
+
+
+@pytest.mark.parametrize(
+    ("words", "dest", "value"),
+    [
+        (("pull", "python", "--digest", "abcdef"), "digest", "abcdef"),
+        (("pull", "python", "--index", "0"), "index", 0),
+        (("pull", "python", "--previous"), "previous", True),
+        (("pull", "python", "--cooldown", "1d"), "cooldown", "1d"),
+        (("pin", "--at", "1d"), "at", "1d"),
+    ],
+)
+def test_one_option_of_a_group_is_fine(words, dest, value) -> None:
+    _, args = cli.parse(list(words), "p")
+    assert getattr(args, dest) == value
+
+
+def test_spec_fields_are_consistent() -> None:
+    """Groups name options of their own command; choices and rest sit where they can work."""
+    for command in spec.COMMANDS:
+        for group in command.exclusive:
+            assert len(group) > 1 and all(opt in command.opts for opt in group), command.name
+        for opt in (*command.opts, *spec.GLOBAL):
+            assert not opt.choices or opt.action == "store", opt.flags
+        rests = [arg for arg in command.args if arg.rest]
+        assert len(rests) <= 1 and (not rests or command.args[-1] is rests[0]), command.name
+
+
+@pytest.mark.parametrize("value", ["table", "\x1b[2Jjson"])
+def test_bisect_format_choices_are_enforced(capsys, value: str) -> None:
+    code, out, err = invoke(capsys, "bisect", "python", "--good", "1", "--format", value,
+                            "--", "true")
+    assert (code, out) == (2, "")
+    message = one_line_error(err)
+    assert message.startswith("argument --format: invalid choice: ")
+    assert "text" in message and "json" in message
+    assert message.endswith(". See 'docker-cghistory bisect --help'")
+
+
+def test_bisect_help_shows_the_rest_argument(capsys) -> None:
+    code, out, _ = invoke(capsys, "bisect", "--help")
+    assert code == 0
+    assert "[-- COMMAND [ARG...] ...]" in out
+    assert "--format FORMAT" in out
 
 
 def test_version(capsys) -> None:

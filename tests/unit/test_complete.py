@@ -31,6 +31,7 @@ from docker_cghistory.complete import (
 ROOT = Path(__file__).resolve().parents[2]
 NOW = int(time.time())
 DIGESTS = [f"sha256:{i:x}{'0' * 63}"[:71] for i in range(10, 15)]  # 5 distinct digests
+PULL_HELP = "Pull a historical build through the Docker engine"
 
 
 @pytest.fixture(autouse=True)
@@ -103,12 +104,12 @@ def run(line: str, src: Sources | None = None, **kwargs) -> Answer:
 def test_first_position_offers_subcommands_and_images() -> None:
     complete.remember_reference("python:3.12")
     answer = run("")
-    names = [command.name for command in spec.COMMANDS]
+    names = ["list", "pull", "pin", "bisect", "install", "uninstall", "completion"]
     assert values(answer)[: len(names)] == names
     assert "python:3.12" in values(answer)
     assert answer.directive == NO_FILES
     descriptions = dict(answer.candidates)
-    assert descriptions["pull"] == spec.PULL.help
+    assert descriptions["pull"] == PULL_HELP
     assert descriptions["python:3.12"] == "recently used"
 
 
@@ -129,11 +130,11 @@ def test_argcomplete_style_offers_long_flags_of_the_default_command_up_front() -
 def test_flags_after_a_subcommand_with_descriptions() -> None:
     answer = run("pull -")
     got = values(answer)
-    for opt in spec.PULL.opts + spec.GLOBAL:
-        for flag in opt.flags:
-            assert flag in got
-    assert "--since" not in got  # list's, not pull's
-    assert dict(answer.candidates)["--digest"] == spec.PULL.opts[0].help
+    assert got == ["--digest", "--index", "--previous", "--at", "--cooldown", "--tag", "--retag",
+                   "--platform", "-q", "--quiet", "--registry", "--org", "--insecure-registry",
+                   "--timeout", "--debug", "--help", "-h"]
+    assert dict(answer.candidates)["--digest"] == (
+        "a build by digest or unique prefix (6+ hex characters)")
     assert "--version" not in got and "--help" in got
     assert answer.directive == NO_FILES
 
@@ -154,7 +155,7 @@ def test_flags_of_the_default_command_include_version() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("list --format ", [value for value, _ in spec.FORMATS]),
+        ("list --format ", ["table", "json", "{{.Digest}}", "table {{.Index}}\\t{{.Digest}}"]),
         ("--format j", ["json"]),
         ("pull --platform linux/a", ["linux/amd64", "linux/arm64", "linux/arm/v7"]),
         ("bisect --format ", ["text", "json"]),
@@ -171,6 +172,21 @@ def test_flag_equals_value_keeps_the_flag_as_a_prefix() -> None:
     assert values(answer) == ["json"]
     assert answer.prefix == "--format="
     assert values(run("pull --nonsense=x")) == []
+
+
+def test_bisect_format_offers_its_choices_with_descriptions() -> None:
+    answer = run("bisect python --format ")
+    assert answer.candidates == [("text", "one line per step and the result (default)"),
+                                 ("json", "the result as one JSON object")]
+    assert answer.directive == NO_FILES | KEEP_ORDER
+    equals = run("bisect --format=j")
+    assert (values(equals), equals.prefix) == (["json"], "--format=")
+    assert values(run("bisect --format t")) == ["text"]
+    assert cobra("__complete", "cghistory", "bisect", "--format", "j") == [
+        "json\tthe result as one JSON object", ":36"]
+    # list's --format is a suggestion list, not bisect's choices.
+    assert values(run("list --format j")) == ["json"]
+    assert "text" not in values(run("list --format "))
 
 
 def test_values_of_flags_without_a_completer_are_empty_and_not_files() -> None:
@@ -275,7 +291,7 @@ def cobra(*args: str, src: Sources | None = None) -> list[str]:
 
 def test_cobra_answer_with_and_without_descriptions() -> None:
     lines = cobra("__complete", "cghistory", "pu")
-    assert lines == [f"pull\t{spec.PULL.help}", ":4"]
+    assert lines == [f"pull\t{PULL_HELP}", ":4"]
     assert cobra("__completeNoDesc", "cghistory", "pu") == ["pull", ":4"]
 
 
@@ -354,7 +370,7 @@ def ac(line: str, shell: str = "bash", src: Sources | None = None, **extra: str)
 
 def test_argcomplete_bash_first_position_and_flags() -> None:
     got = ac("docker-cghistory ")
-    assert got[:7] == [command.name for command in spec.COMMANDS]
+    assert got[:7] == ["list", "pull", "pin", "bisect", "install", "uninstall", "completion"]
     assert "--since" in got
     assert ac("docker-cghistory pull --pla") == ["--platform"]
 
@@ -371,9 +387,9 @@ def test_argcomplete_bash_escapes_and_adds_a_space_when_asked() -> None:
 
 
 def test_argcomplete_zsh_and_fish_carry_descriptions() -> None:
-    assert ac("docker-cghistory pu", "zsh") == [f"pull:{spec.PULL.help}"]
+    assert ac("docker-cghistory pu", "zsh") == [f"pull:{PULL_HELP}"]
     assert ac("docker-cghistory python:3.11", "zsh") == ["python\\:3.11:"]
-    assert ac("docker-cghistory pu", "fish") == [f"pull\t{spec.PULL.help}"]
+    assert ac("docker-cghistory pu", "fish") == [f"pull\t{PULL_HELP}"]
     assert ac("docker-cghistory python:3.11", "fish") == ["python:3.11\t"]
 
 
@@ -398,22 +414,6 @@ def test_argcomplete_honours_the_start_word_and_the_cursor() -> None:
     env_line = "docker-cghistory pu --debug"
     got = ac(env_line, COMP_POINT=str(len("docker-cghistory pu")))
     assert got == ["pull"]
-
-
-def test_argcomplete_completer_for_parsers_built_by_cli() -> None:
-    completer = complete.argcomplete_completer(spec.FORMAT)
-    assert completer is not None
-    assert completer(prefix="j") == {"json": "one JSON object per line"}
-    assert complete.argcomplete_completer(None) is None
-
-
-def test_cli_builds_parsers_with_completers_attached() -> None:
-    from docker_cghistory import cli
-
-    parser = cli.build_parser(spec.PULL, "docker-cghistory", completers=True)
-    by_dest = {action.dest: action for action in parser._actions}
-    assert by_dest["platform"].completer(prefix="linux/arm6") == {"linux/arm64": "64-bit ARM"}
-    assert by_dest["tag"].completer is None
 
 
 # --- settings ---------------------------------------------------------------------------------

@@ -87,32 +87,6 @@ def test_each_selector(given: dict, kind: str, value: object) -> None:
     assert (selector.kind, selector.value) == (kind, value)
 
 
-@pytest.mark.parametrize(
-    "given",
-    [
-        {"index": 0, "previous": True},
-        {"digest": "abcdef", "at": "7d"},
-        {"cooldown": "7d", "at": "2024-01-01"},
-        {"index": 2, "cooldown": "1w"},
-        {"digest": "abcdef", "index": 1, "previous": True, "at": "1d", "cooldown": "1d"},
-    ],
-)
-def test_two_selectors_are_a_usage_error(given: dict) -> None:
-    with pytest.raises(UsageError) as caught:
-        selection.parse(args(**given), NOW)
-    message = str(caught.value)
-    assert caught.value.exit_code == 2
-    assert "\n" not in message
-    assert "at most one of" in message
-    assert "--digest" in message and "--cooldown" in message
-
-
-def test_index_zero_counts_as_given() -> None:
-    """``--index 0`` is falsy but still a selector: with --previous it is two of them."""
-    with pytest.raises(UsageError, match="--index and --previous"):
-        selection.parse(args(index=0, previous=True), NOW)
-
-
 def test_negative_index_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="0 \\(the newest build\\)"):
         selection.parse(args(index=-1), NOW)
