@@ -22,6 +22,15 @@ def sanitize(text: object, limit: int = 200) -> str:
     return cleaned
 
 
+def escape_controls(text: str, keep: str = "") -> str:
+    """Show control characters as ``\\xNN`` but keep the layout: for multi-line foreign text
+    (a diff of a file) where ``sanitize`` would fold the lines. ``keep``: characters left as
+    they are, typically ``"\\t\\n"``."""
+    return _CONTROL.sub(
+        lambda m: m.group() if m.group() in keep else f"\\x{ord(m.group()):02x}", text
+    )
+
+
 class CghistoryError(Exception):
     """A failure the user can act on; ``str()`` is the whole message."""
 

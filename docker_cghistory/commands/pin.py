@@ -3,7 +3,9 @@
 Recipe: find the files, find the references in them (pure readers), resolve each distinct
 reference once and concurrently (history API, or a manifest HEAD where there is none), rewrite
 the spans, write each changed file atomically. ``--check`` and ``--dry-run`` stop before
-writing.
+writing. A file is written only if it is still the one read (resolving takes a while, and an
+edit made meanwhile must survive), has no other hard link and is not read-only; a file refused
+is left as it is, reported in one line, and makes the exit status non-zero.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TextIO
 from .. import rewrite
 from ..complete import remember_reference
 from ..context import Context
-from ..errors import CghistoryError, UsageError, sanitize
+from ..errors import CghistoryError, escape_controls, sanitize
 from ..reference import Reference
 from ..timespec import format_timestamp, parse_age, parse_when, utcnow
 
@@ -54,6 +56,25 @@ class Tally:
     skipped: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FilePins:
+    """One file's replacements, shown and counted only once the file is written."""
+
+    lines: list[str] = field(default_factory=list)
+    pinned: int = 0
+    updated: int = 0
+
+    def commit(self, tally: Tally, out: TextIO | None) -> None:
+        tally.changed_files += 1
+        tally.pinned += self.pinned
+        tally.updated += self.updated
+        if out is not None:
+            out.writelines(line + "\n" for line in self.lines)
+
+
+Found = tuple[rewrite.Snapshot, tuple[list[rewrite.Site], list[rewrite.Skip]]]
 
 
 def _digest_only_pin(site: rewrite.Site) -> bool:
@@ -115,28 +136,20 @@ def _resolve_all(keys: Iterable[Key], resolve: Resolve) -> dict[Key, Wanted]:
         return dict(zip(keys, pool.map(resolve, keys), strict=True))
 
 
-def _read(
-    path: str, tally: Tally
-) -> tuple[bytes, tuple[list[rewrite.Site], list[rewrite.Skip]]] | None:
+def _read(target: rewrite.Target, tally: Tally) -> Found | None:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-        sites, skips = rewrite.find_sites(path, data)
-    except OSError as error:
-        tally.failures.append(f"{sanitize(path)}: cannot read: {error.strerror}")
-        return None
+        snapshot = rewrite.read_snapshot(target)
+        sites, skips = rewrite.find_sites(target.path, snapshot.data)
     except CghistoryError as error:
         tally.failures.append(str(error))
         return None
     for skip in skips:
         tally.skipped.append(f"{sanitize(skip.path)}:{skip.line}: {sanitize(skip.text)}: "
                              f"{sanitize(skip.reason)}")
-    return data, (sites, skips)
+    return snapshot, (sites, skips)
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
-    if args.at and args.cooldown:
-        raise UsageError("--at and --cooldown cannot be used together")
     now = utcnow()
     at = parse_when(args.at, now) if args.at else None
     cooldown = parse_age(args.cooldown) if args.cooldown else None
@@ -145,13 +158,14 @@ def run(args: argparse.Namespace, context: Context) -> int:
         if not os.path.exists(path):
             raise CghistoryError(f"no such file or directory: {sanitize(path)}")
     tally = Tally()
-    files = rewrite.discover(paths)
+    files, outside = rewrite.discover_targets(paths)
     tally.files = len(files)
-    read: dict[str, tuple[bytes, tuple[list[rewrite.Site], list[rewrite.Skip]]]] = {}
-    for path in files:
-        found = _read(path, tally)
+    tally.skipped.extend(outside)
+    read: dict[str, Found] = {}
+    for target in files:
+        found = _read(target, tally)
         if found is not None:
-            read[path] = found
+            read[target.path] = found
 
     def needs(site: rewrite.Site) -> bool:
         return (not site.pinned or args.update) and not _digest_only_pin(site)
@@ -172,6 +186,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
             tally.failures.append(f"{'/'.join(key[:2])}:{key[2]}: {sanitize(result.problem)}")
 
     out = sys.stdout
+    current = FilePins()
 
     def replacement(site: rewrite.Site) -> str | None:
         if not needs(site):
@@ -190,29 +205,31 @@ def run(args: argparse.Namespace, context: Context) -> int:
             tally.violations.append(f"{where}: {site.text} -> {text}")
             return None
         if site.pinned:
-            tally.updated += 1
+            current.updated += 1
         else:
-            tally.pinned += 1
-        if not args.dry_run:
-            out.write(f"{where}: {site.text} -> {text}\n")
+            current.pinned += 1
+        current.lines.append(f"{where}: {site.text} -> {text}")
         return text
 
-    for path, (data, found) in read.items():
+    for path, (snapshot, found) in read.items():
+        current = FilePins()
         try:
-            new_data, _, _ = rewrite.rewrite(path, data, replacement, found=found)
+            new_data, _, _ = rewrite.rewrite(path, snapshot.data, replacement, found=found)
         except CghistoryError as error:
             tally.failures.append(str(error))
             continue
-        if new_data == data:
+        if new_data == snapshot.data:
             continue
-        tally.changed_files += 1
         if args.dry_run:
-            _diff(path, data, new_data, out)
+            current.commit(tally, None)
+            _diff(path, snapshot.data, new_data, out)
             continue
         try:
-            rewrite.atomic_write(path, new_data)
+            rewrite.atomic_write(path, new_data, snapshot)
         except CghistoryError as error:
             tally.failures.append(str(error))
+            continue
+        current.commit(tally, out)
     _summary(tally, args)
     for registry, repository, tag in wanted:
         if wanted[(registry, repository, tag)].digest:
@@ -225,10 +242,29 @@ def run(args: argparse.Namespace, context: Context) -> int:
 
 
 def _diff(path: str, old: bytes, new: bytes, out: TextIO) -> None:
-    before = old.decode("utf-8").splitlines(keepends=True)
-    after = new.decode("utf-8").splitlines(keepends=True)
+    """A unified diff ``git apply`` takes, with the file's control characters made visible.
+
+    The text is the user's file, possibly hostile: an escape sequence in a comment must not
+    reach the terminal. Tabs and line endings (``\\r\\n`` included) are kept as they are.
+    """
     shown = sanitize(path)
-    out.writelines(difflib.unified_diff(before, after, f"a/{shown}", f"b/{shown}"))
+    for line in difflib.unified_diff(_lines(old), _lines(new), f"a/{shown}", f"b/{shown}"):
+        body, newline = (line[:-1], "\n") if line.endswith("\n") else (line, "")
+        carriage = "\r" if newline and body.endswith("\r") else ""
+        if carriage:
+            body = body[:-1]
+        out.write(escape_controls(body, keep="\t") + carriage + newline)
+        if not newline:
+            out.write("\n\\ No newline at end of file\n")
+
+
+def _lines(data: bytes) -> list[str]:
+    """Lines as git counts them (``\\n`` only; ``str.splitlines`` also splits at \\x1c, \\f…)."""
+    parts = data.decode("utf-8").split("\n")
+    lines = [part + "\n" for part in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def _summary(tally: Tally, args: argparse.Namespace) -> None:

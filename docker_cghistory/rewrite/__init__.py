@@ -3,7 +3,7 @@
 Pure: readers find where references are written (``Site``) and why some are left alone
 (``Skip``); the caller decides each replacement (``pinned_text`` spells it). Only the
 replaced characters change. No network, no argv, no environment; the only I/O is
-``discover`` (reads directories) and ``atomic_write``.
+``discover`` (reads directories), ``read_snapshot`` and ``atomic_write``.
 """
 
 from __future__ import annotations
@@ -14,13 +14,17 @@ from .files import (
     COMPOSE,
     DOCKERFILE,
     VCS_DIRS,
+    Snapshot,
+    Target,
     atomic_write,
     decode,
     discover,
+    discover_targets,
     find_sites,
     find_text_sites,
     kind_by_name,
     kind_of,
+    read_snapshot,
     rewrite,
 )
 from .pins import (
@@ -30,6 +34,7 @@ from .pins import (
     KIND_FROM,
     KIND_MOUNT_FROM,
     ParseFailure,
+    ReadFailure,
     Site,
     Skip,
     WriteFailure,
@@ -48,13 +53,17 @@ __all__ = [
     "KIND_MOUNT_FROM",
     "VCS_DIRS",
     "ParseFailure",
+    "ReadFailure",
     "Site",
     "Skip",
+    "Snapshot",
+    "Target",
     "WriteFailure",
     "apply",
     "atomic_write",
     "decode",
     "discover",
+    "discover_targets",
     "find_compose_sites",
     "find_dockerfile_sites",
     "find_sites",
@@ -63,5 +72,6 @@ __all__ = [
     "kind_of",
     "line_of",
     "pinned_text",
+    "read_snapshot",
     "rewrite",
 ]

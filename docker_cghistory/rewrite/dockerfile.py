@@ -63,6 +63,22 @@ _INSTRUCTIONS = frozenset(
     }
 )
 _NO_INSTRUCTIONS = "file with no instructions"
+# BuildKit's parse errors that name no text of the file; the others quote it (``can't find =
+# in "…"``, ``invalid escape token '…'``) and are replaced by a fixed description, because the
+# file may be a secret reached by mistake and errors end up in CI logs.
+_SAFE_GO_ERRORS = re.compile(
+    r"unterminated heredoc"
+    r"|[A-Z]+ must have two arguments"
+    r"|[A-Z]+ names can not be blank"
+    r"|only one [a-z]+ parser directive can be used"
+    r"|dockerfile line greater than max allowed size of [0-9]+"
+    r"|unexpected end of statement while looking for matching (?:double|single)-quote"
+    r"|when using JSON array syntax, arrays must be comprised of strings only"
+)
+_GO_ERRORS = (
+    ("can't find =", "expected NAME=VALUE"),
+    ("invalid escape token", "invalid escape token (must be ` or \\)"),
+)
 _SCRATCH = "scratch"
 
 _COMPLEX = "quoting or escapes too complex to rewrite safely"
@@ -396,7 +412,17 @@ def _parse(path: str, text: str) -> list[buildkit.Command]:
         message = str(error)
         if message == _NO_INSTRUCTIONS:
             return []
-        raise ParseFailure(path, None, f"cannot parse Dockerfile: {message}") from None
+        raise ParseFailure(path, None, f"cannot parse Dockerfile: {_go_problem(message)}") from None
+
+
+def _go_problem(message: str) -> str:
+    """BuildKit's description of a parse error, without any text of the file it may quote."""
+    if _SAFE_GO_ERRORS.fullmatch(message):
+        return message
+    for needle, problem in _GO_ERRORS:
+        if needle in message:
+            return problem
+    return "invalid syntax"
 
 
 def _invalid(text: str) -> str | None:
@@ -427,7 +453,9 @@ def find_dockerfile_sites(path: str, text: str) -> tuple[list[Site], list[Skip]]
             continue
         cmd = command.cmd.lower()
         if cmd not in _INSTRUCTIONS:
-            raise ParseFailure(path, command.start_line, f"unknown instruction {command.cmd}")
+            # Not the word itself: a file that is not a Dockerfile (a credentials file behind a
+            # symlink) would have its first line printed.
+            raise ParseFailure(path, command.start_line, "unknown instruction")
         if cmd == "arg" and not seen_from:
             _read_global_arg(scan, command, global_args)
         elif cmd == "from":

@@ -65,6 +65,10 @@ class ParseFailure(CghistoryError):
         super().__init__(f"{where}: {self.reason}")
 
 
+class ReadFailure(CghistoryError):
+    """A file that could not be read (or is no longer the file that was found)."""
+
+
 class WriteFailure(CghistoryError):
     """A rewritten file could not be stored; the original is untouched."""
 

@@ -935,3 +935,138 @@ def test_file_names_are_sanitized_on_stdout(catalog: Front, pin: Pin, tmp_path: 
     check = pin("--check", cwd=tmp_path)
     status(check, 1)
     assert "\x1b" not in check.stdout
+
+
+# ------------------------------------------------------------------ files pin must not write
+def test_symlinks_out_of_the_tree_are_not_followed_and_secrets_never_printed(
+    catalog: Front, pin: Pin, tmp_path: Path
+) -> None:
+    """``Dockerfile -> ../outside/Dockerfile``, a symlinked folder leading outside, and a
+    ``Containerfile -> ~/.aws/credentials``: none is read or rewritten, the credentials never
+    appear in the output; a symlink that stays inside the tree is pinned through."""
+    host = catalog.host
+    root, outside = tmp_path / "repo", tmp_path / "outside"
+    (outside / "shared").mkdir(parents=True)
+    outside_text = f"FROM {host}/chainguard/go:1.22\n"
+    (outside / "Dockerfile").write_text(outside_text)
+    (outside / "shared" / "compose.yaml").write_text(
+        f"services:\n  a:\n    image: {host}/chainguard/redis:latest\n")
+    secret = "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    credentials = tmp_path / "home" / ".aws" / "credentials"
+    credentials.parent.mkdir(parents=True)
+    credentials.write_text(f"[default]\naws_access_key_id = AKIAIOSFODNN7EXAMPLE\n{secret}\n")
+    tree = write_tree(root, {
+        "base/Dockerfile": ("FROM <H>/chainguard/static\n",
+                            "FROM <H>/chainguard/static:latest<@chainguard/static:latest>\n"),
+    }, host)
+    (root / "Dockerfile").symlink_to(Path("..", "outside", "Dockerfile"))
+    (root / "shared").symlink_to(outside / "shared", target_is_directory=True)
+    (root / "Containerfile").symlink_to(credentials)
+    (root / "app.Dockerfile").symlink_to(Path("base", "Dockerfile"))
+
+    check = pin("--check", cwd=root)
+    for text in (check.stdout, check.stderr):
+        assert "AKIA" not in text and "wJalr" not in text and "[default]" not in text
+    status(check, 1)  # base/Dockerfile is not pinned yet
+    explicit = pin("--check", "Containerfile", cwd=root)
+    status(explicit, 2)
+    assert explicit.stdout == "" and "AKIA" not in explicit.stderr
+    assert explicit.stderr.strip().splitlines() == [explicit.stderr.strip()]
+
+    result = pin(cwd=root)
+    status(result, 0)
+    assert tree.read() == tree.after
+    assert (root / "app.Dockerfile").is_symlink()
+    assert (outside / "Dockerfile").read_text() == outside_text
+    assert "redis:latest@" not in (outside / "shared" / "compose.yaml").read_text()
+    assert "wJalr" in credentials.read_text()
+    skipped = [x.strip() for x in result.stderr.splitlines() if x.strip().startswith("skipped")]
+    assert skipped == [
+        f"skipped {name}: a symlink to a file outside the directory being pinned; not followed"
+        for name in ("Containerfile", "Dockerfile")]
+    assert "AKIA" not in result.stdout + result.stderr
+
+
+def test_an_edit_made_while_references_resolve_is_kept(front: Front, pin: Pin,
+                                                      tmp_path: Path) -> None:
+    """The registry is slow; a line added to one file while pin waits on it is not lost: that
+    file is refused (run again), the other is pinned, the exit status is 1."""
+    serve(front, CATALOG)
+    tree = write_tree(tmp_path, {
+        "edited/Dockerfile": ("FROM <H>/chainguard/go:1.22\n", None),
+        "other/Dockerfile": ("FROM <H>/chainguard/static:latest\n",
+                             "FROM <H>/chainguard/static:latest<@chainguard/static:latest>\n"),
+    }, front.host)
+    front.set_latency(per_request_s=1.0)
+    proc = subprocess.Popen([CONSOLE, "pin"], cwd=tmp_path, env=pin.env.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not front.requests and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with open(tmp_path / "edited/Dockerfile", "a") as handle:
+            handle.write("RUN echo added while pin waited\n")
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, stderr
+    assert (tmp_path / "edited/Dockerfile").read_bytes() == (
+        tree.before["edited/Dockerfile"] + b"RUN echo added while pin waited\n")
+    assert (tmp_path / "other/Dockerfile").read_bytes() == tree.after["other/Dockerfile"]
+    errors = [x.strip() for x in stderr.decode().splitlines() if x.strip().startswith("error:")]
+    assert errors == ["error: edited/Dockerfile: changed while pinning; run again"]
+    assert "edited/Dockerfile" not in stdout.decode()
+    no_temporary_files(tmp_path)
+
+
+def test_hard_linked_and_read_only_files_are_refused_the_rest_pinned(
+    catalog: Front, pin: Pin, tmp_path: Path
+) -> None:
+    root = tmp_path / "repo"
+    tree = write_tree(root, {
+        "linked/Dockerfile": ("FROM <H>/chainguard/go:1.22\n", None),
+        "readonly/compose.yaml": ("services:\n  a:\n    image: <H>/chainguard/redis:latest\n",
+                                  None),
+        "ok/Dockerfile": ("FROM <H>/chainguard/static:latest\n",
+                          "FROM <H>/chainguard/static:latest<@chainguard/static:latest>\n"),
+    }, catalog.host, modes={"readonly/compose.yaml": 0o444})
+    other_link = tmp_path / "elsewhere.Dockerfile"
+    os.link(root / "linked/Dockerfile", other_link)
+
+    for flag in ("--check", "--dry-run"):  # they write nothing, so they refuse nothing
+        looked = pin(flag, cwd=root)
+        status(looked, 1 if flag == "--check" else 0)
+        assert error_lines(looked) == []
+
+    result = pin(cwd=root)
+    status(result, 1)
+    assert tree.read() == tree.after
+    assert other_link.read_bytes() == tree.before["linked/Dockerfile"]
+    assert os.path.samefile(other_link, root / "linked/Dockerfile")
+    assert stat.S_IMODE((root / "readonly/compose.yaml").stat().st_mode) == 0o444
+    assert (root / "readonly/compose.yaml").stat().st_mtime_ns == OLD_MTIME_NS
+    assert error_lines(result) == [
+        "error: linked/Dockerfile: has 2 hard links, which would keep the old text; "
+        "not written",
+        "error: readonly/compose.yaml: read-only; not written",
+    ]
+    assert result.stdout.splitlines() == [
+        f"ok/Dockerfile:1: {catalog.host}/chainguard/static:latest -> {catalog.host}/"
+        f"chainguard/static:latest@{newest('chainguard/static', 'latest')}"]
+    assert "1 reference pinned" in summary(result) and "2 failed" in summary(result)
+    no_temporary_files(root)
+
+
+def test_the_dry_run_diff_shows_no_raw_escape(catalog: Front, pin: Pin, tmp_path: Path) -> None:
+    """A comment holding terminal escapes is shown escaped (\\x1b), as errors are."""
+    text = (f"# \x1b]0;pwned\x07\x1b[2J\x9b1m\nFROM {catalog.host}/chainguard/go:1.22\n"
+            "RUN echo\tdone\n")
+    (tmp_path / "Dockerfile").write_text(text)
+    dry = pin("--dry-run", cwd=tmp_path)
+    status(dry, 0)
+    assert "\x1b" not in dry.stdout and "\x07" not in dry.stdout and "\x9b" not in dry.stdout
+    assert " # \\x1b]0;pwned\\x07\\x1b[2J\\x9b1m\n" in dry.stdout
+    assert " RUN echo\tdone\n" in dry.stdout
+    assert (tmp_path / "Dockerfile").read_text() == text

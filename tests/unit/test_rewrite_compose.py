@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from docker_cghistory.rewrite import ParseFailure, Site, find_compose_sites, pinned_text, rewrite
+from docker_cghistory.rewrite import compose as compose_module
 from tests.unit.pinning import ADDED_BY_PIN, fake_digest
 
 DIGEST = ADDED_BY_PIN
@@ -125,7 +126,8 @@ def test_multiple_documents() -> None:
     ("text", "message"),
     [
         ("services:\n  a: [\n", r"compose.yaml:3: cannot parse YAML"),
-        ("services:\n  a:\n    image: x\n    image: y\n", "compose.yaml:4: mapping key 'image'"),
+        ("services:\n  a:\n    image: x\n    image: y\n",
+         "^compose.yaml:4: mapping key already defined$"),
         ("services:\n  a:\n\timage: x\n", "compose.yaml:3: cannot parse YAML"),
         ("a: *missing\n", "cannot parse YAML: found undefined alias"),
     ],
@@ -134,6 +136,135 @@ def test_parse_failures_are_one_line(text: str, message: str) -> None:
     with pytest.raises(ParseFailure, match=message) as caught:
         find_compose_sites("compose.yaml", text)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: *AKIAIOSFODNN7EXAMPLE\n",
+        "a: &AKIAIOSFODNN7EXAMPLE x\nb: &AKIAIOSFODNN7EXAMPLE y\n",
+        "a: !AKIAIOSFODNN7EXAMPLE!x y\n",
+        'a: "AKIAIOSFODNN7EXAMPLE\\q"\n',
+        "a: 'AKIAIOSFODNN7EXAMPLE\n",
+        "AKIAIOSFODNN7EXAMPLE: [\n",
+        "services:\n  AKIAIOSFODNN7EXAMPLE: 1\n  AKIAIOSFODNN7EXAMPLE: 2\n",
+        "aws_secret = AKIAIOSFODNN7EXAMPLE\x07\n",
+        "a: !<AKIAIOSFODNN7EXAMPLE x\n",
+    ],
+)
+def test_parse_failures_never_quote_the_file(text: str) -> None:
+    """A secret reached by mistake (a symlink to credentials) must not land in a CI log."""
+    with pytest.raises(ParseFailure) as caught:
+        find_compose_sites("compose.yaml", text)
+    message = str(caught.value)
+    assert message.startswith("compose.yaml")
+    assert "AKIA" not in message and "\n" not in message
+
+
+def test_a_character_yaml_points_at_is_still_named() -> None:
+    with pytest.raises(ParseFailure, match=r"^compose.yaml:3: .*found character '\\t'"):
+        find_compose_sites("compose.yaml", "services:\n  a:\n\timage: x\n")
+
+
+def test_nesting_too_deep_is_a_parse_failure() -> None:
+    with pytest.raises(ParseFailure, match=r"^compose.yaml: cannot parse YAML: nested too deeply"):
+        find_compose_sites("compose.yaml", "[" * 5000)
+    chain = "".join(f"m{i}: &m{i} {{<<: *m{i - 1}}}\n" for i in range(1, 3000))
+    text = "m0: &m0 {image: redis}\n" + chain + "services: {s: {<<: *m2999}}\n"
+    with pytest.raises(ParseFailure, match=r"^compose.yaml: merge keys nested too deeply$"):
+        find_compose_sites("compose.yaml", text)
+
+
+def test_a_mapping_merging_itself_is_refused() -> None:
+    text = "x: &a {image: redis, <<: *a}\nservices: {s: {<<: *a}}\n"
+    with pytest.raises(ParseFailure, match=r"^compose.yaml:1: merge key refers to a mapping"):
+        find_compose_sites("compose.yaml", text)
+
+
+class _Work:
+    """Counts the mapping entries the reader goes through: its work, measured from outside."""
+
+    limit = 100_000
+
+    def __init__(self) -> None:
+        self.entries = 0
+
+
+def _count_work(monkeypatch: pytest.MonkeyPatch) -> _Work:
+    work = _Work()
+
+    class Entries(list):  # type: ignore[type-arg]
+        def __iter__(self) -> Any:
+            work.entries += len(self)
+            if work.entries > work.limit:
+                raise AssertionError(f"more than {work.limit} mapping entries read")
+            return super().__iter__()
+
+    real = yaml.compose_all
+
+    def compose_all(*args: Any, **kwargs: Any) -> Any:
+        for document in real(*args, **kwargs):
+            stack, seen = [document], set()
+            while stack:
+                node = stack.pop()
+                if id(node) in seen:
+                    continue
+                seen.add(id(node))
+                if isinstance(node, yaml.MappingNode):
+                    node.value = Entries(node.value)
+                    stack.extend(item for pair in node.value for item in pair)
+                elif isinstance(node, yaml.SequenceNode):
+                    stack.extend(node.value)
+            work.entries = 0
+            yield document
+
+    monkeypatch.setattr(yaml, "compose_all", compose_all)
+    return work
+
+
+def _merge_bomb(depth: int, width: int = 10) -> str:
+    lines = ['x0: &l0 {image: "redis:7", restart: always}']
+    for level in range(1, depth):
+        aliases = ", ".join([f"*l{level - 1}"] * width)
+        lines.append(f"x{level}: &l{level} {{<<: [{aliases}]}}")
+    lines.append(f"services:\n  web:\n    <<: [{', '.join([f'*l{depth - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_a_merge_key_bomb_is_resolved_once_per_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ten levels of ``<<:`` merging ten aliases of the level below: 10**10 merges if each
+    alias is expanded; one resolution per mapping is a few hundred entries."""
+    text = _merge_bomb(10)
+    assert len(text) < 800
+    work = _count_work(monkeypatch)
+    assert found(text) == [(1, "redis:7")]
+    assert work.entries < 1_000
+
+
+def test_a_plain_alias_bomb_is_never_expanded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """"Billion laughs": aliases are never expanded, only services and images are read."""
+    lines = ["x0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"x{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 10)]
+    lines += ["y0: &m0 {a: *l9, b: *l9}"]
+    lines += [f"y{i}: &m{i} {{a: *m{i - 1}, b: *m{i - 1}, c: *l9}}" for i in range(1, 10)]
+    lines += ["services:", "  web: {image: nginx, labels: *l9, x-extra: *m9}", "  db: *m9"]
+    text = "\n".join(lines) + "\n"
+    work = _count_work(monkeypatch)
+    assert found(text) == [(22, "nginx")]
+    assert work.entries < 100
+    out, _, _ = rewrite("compose.yaml", text.encode(), pin_unpinned)
+    assert out == text.replace("nginx", pin_all_text("nginx")).encode()
+
+
+def pin_all_text(text: str) -> str:
+    return pinned_text(text, fake_digest(text))
+
+
+def test_merge_work_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compose_module, "MAX_MERGE_WORK", 50)
+    with pytest.raises(ParseFailure, match=r"^compose.yaml:\d+: too many aliases and merge keys"):
+        find_compose_sites("compose.yaml", _merge_bomb(10))
+    assert found(_merge_bomb(2, width=2)) == [(1, "redis:7")]
 
 
 # --- Generated compose files -----------------------------------------------------------------

@@ -12,15 +12,19 @@ import pytest
 from docker_cghistory.errors import CghistoryError, InvalidReference, UsageError
 from docker_cghistory.rewrite import (
     ParseFailure,
+    ReadFailure,
     Site,
+    Target,
     WriteFailure,
     apply,
     atomic_write,
     decode,
     discover,
+    discover_targets,
     find_sites,
     kind_of,
     pinned_text,
+    read_snapshot,
     rewrite,
 )
 from docker_cghistory.rewrite import files as files_module
@@ -230,6 +234,65 @@ def test_discover_does_not_follow_directory_symlinks(folder: Path) -> None:
     assert discover([str(folder)]) == [str(folder / "real" / "Dockerfile")]
 
 
+def test_discover_leaves_symlinks_out_of_the_tree_alone(tmp_path: Path) -> None:
+    """``Dockerfile -> ../outside/Dockerfile`` and a symlinked folder pointing outside are
+    neither read nor listed; a symlink that stays inside the tree is pinned as before."""
+    tree, outside = tmp_path / "tree", tmp_path / "outside"
+    make(outside, "Dockerfile", "sub/compose.yaml")
+    make(tree, "real/Dockerfile.base")
+    (tree / "Dockerfile").symlink_to(outside / "Dockerfile")
+    (tree / "rel").mkdir()
+    (tree / "rel" / "Containerfile").symlink_to(Path("..", "..", "outside", "Dockerfile"))
+    (tree / "linked").symlink_to(outside / "sub", target_is_directory=True)
+    (tree / "app.Dockerfile").symlink_to(tree / "real" / "Dockerfile.base")
+    targets, refused = discover_targets([str(tree)])
+    assert [os.path.relpath(t.path, tree) for t in targets] == ["app.Dockerfile"]
+    assert targets[0].real == os.path.realpath(tree / "real" / "Dockerfile.base")
+    assert refused == [
+        f"{tree / name}: a symlink to a file outside the directory being pinned; not followed"
+        for name in ("Dockerfile", "rel/Containerfile")
+    ]
+    assert discover([str(tree)]) == [str(tree / "app.Dockerfile")]
+    # The root itself may be a symlink: what counts is where it leads.
+    (tmp_path / "alias").symlink_to(outside, target_is_directory=True)
+    alias = tmp_path / "alias"
+    assert discover([str(alias)]) == [str(alias / "Dockerfile"), str(alias / "sub/compose.yaml")]
+
+
+def test_an_explicit_symlink_out_of_its_folder_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "home" / ".aws" / "credentials"
+    secret.parent.mkdir(parents=True)
+    secret.write_text("[default]\naws_secret_access_key = wJalrXUtnFEMI\n")
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "Containerfile").symlink_to(secret)
+    (tree / "sub").mkdir()
+    (tree / "sub" / "Dockerfile").symlink_to(Path("..", "Containerfile"))
+    monkeypatch.chdir(tree)
+    for name in ("Containerfile", "sub/Dockerfile"):
+        with pytest.raises(UsageError, match=f"^{name}: a symlink to a file outside its folder"):
+            discover([name])
+    (tree / "Dockerfile.real").write_text("FROM a\n")
+    (tree / "Dockerfile").symlink_to("Dockerfile.real")
+    assert discover(["Dockerfile"]) == ["Dockerfile"]
+
+
+def test_read_snapshot_refuses_what_is_no_longer_the_file_found(folder: Path) -> None:
+    make(folder, "Dockerfile", "other")
+    target = Target("Dockerfile", str(folder / "Dockerfile"))
+    assert read_snapshot(target).data == b"FROM a\n"
+    (folder / "Dockerfile").unlink()
+    (folder / "Dockerfile").symlink_to(folder / "other")
+    with pytest.raises(ReadFailure, match=r"^Dockerfile: became a symlink; not followed$"):
+        read_snapshot(target)
+    (folder / "Dockerfile").unlink()
+    os.mkfifo(folder / "Dockerfile")
+    with pytest.raises(ReadFailure, match=r"^Dockerfile: not a regular file$"):
+        read_snapshot(target)
+
+
 def test_discover_missing_path(folder: Path) -> None:
     with pytest.raises(UsageError, match="no such file or directory"):
         discover([str(folder / "nope")])
@@ -344,3 +407,68 @@ def test_atomic_write_unwritable_directory(folder: Path) -> None:
     missing = folder / "gone" / "Dockerfile"
     with pytest.raises(WriteFailure, match="cannot write"):
         atomic_write(str(missing), b"x")
+
+
+def test_atomic_write_refuses_a_file_changed_since_it_was_read(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An edit made while the references were resolving survives; the pin is refused."""
+    target = folder / "Dockerfile"
+    target.write_bytes(b"FROM a\n")
+    snapshot = read_snapshot(Target("Dockerfile", str(target)))
+    with target.open("ab") as handle:
+        handle.write(b"RUN added meanwhile\n")
+    with pytest.raises(WriteFailure, match=r"^Dockerfile: changed while pinning; run again$"):
+        atomic_write("Dockerfile", b"FROM a@sha256:1\n", snapshot)
+    assert target.read_bytes() == b"FROM a\nRUN added meanwhile\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["Dockerfile"]
+
+
+def test_atomic_write_checks_for_a_change_right_before_the_rename(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same size, same mtime, different bytes, made while the temporary file is written."""
+    target = folder / "Dockerfile"
+    target.write_bytes(b"FROM a\n")
+    before = target.stat()
+    snapshot = read_snapshot(Target("Dockerfile", str(target)))
+    real_fsync = files_module.os.fsync
+
+    def edit_then_fsync(fd: int) -> None:
+        target.write_bytes(b"FROM b\n")
+        os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files_module.os, "fsync", edit_then_fsync)
+    with pytest.raises(WriteFailure, match="changed while pinning"):
+        atomic_write("Dockerfile", b"FROM a@sha256:1\n", snapshot)
+    assert target.read_bytes() == b"FROM b\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["Dockerfile"]
+
+
+def test_atomic_write_refuses_a_hard_linked_file(folder: Path) -> None:
+    target = folder / "Dockerfile"
+    target.write_bytes(b"FROM a\n")
+    os.link(target, folder / "Dockerfile.copy")
+    snapshot = read_snapshot(Target("Dockerfile", str(target)))
+    with pytest.raises(WriteFailure, match=r"^Dockerfile: has 2 hard links"):
+        atomic_write("Dockerfile", b"FROM a@sha256:1\n", snapshot)
+    with pytest.raises(WriteFailure, match="has 2 hard links"):
+        atomic_write(str(target), b"FROM a@sha256:1\n")
+    assert target.read_bytes() == (folder / "Dockerfile.copy").read_bytes() == b"FROM a\n"
+    assert os.path.samefile(target, folder / "Dockerfile.copy")
+    assert sorted(p.name for p in folder.iterdir()) == ["Dockerfile", "Dockerfile.copy"]
+
+
+def test_atomic_write_refuses_a_read_only_file(folder: Path) -> None:
+    target = folder / "Dockerfile"
+    target.write_bytes(b"FROM a\n")
+    target.chmod(0o444)
+    snapshot = read_snapshot(Target("Dockerfile", str(target)))
+    with pytest.raises(WriteFailure, match=r"^Dockerfile: read-only; not written$"):
+        atomic_write("Dockerfile", b"FROM a@sha256:1\n", snapshot)
+    with pytest.raises(WriteFailure, match="read-only; not written"):
+        atomic_write(str(target), b"FROM a@sha256:1\n")
+    assert target.read_bytes() == b"FROM a\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o444
+    assert sorted(p.name for p in folder.iterdir()) == ["Dockerfile"]
