@@ -1,129 +1,44 @@
-"""The Docker engine adapter: pull with progress, tag, and the digests already present.
+"""The Docker engine adapter: connect, pull, tag, inspect, remove, and the digests present.
 
 Why it looks like this:
 - docker-py is imported inside the functions that talk to the engine: the listing looks up
   local digests in a background thread, so the ~17 ms import stays off its critical path, and
   metadata/completion never pay for it.
-- The engine is found the way the docker CLI finds it: ``DOCKER_HOST`` first, then the
-  ``DOCKER_CONTEXT`` variable, then config.json ``currentContext``, then the default socket.
-  (docker-py's own ``ContextAPI`` ignores ``DOCKER_CONTEXT`` and looks for contexts next to a
-  config.json that may not exist, so the context store is read here, as the CLI lays it out.)
+- Where the engine is (``DOCKER_HOST``, the CLI's contexts) is ``endpoint``'s business, and
+  drawing the pull on a terminal is ``progress``'s: this module only talks to the engine.
 - Credentials are passed explicitly (``auth_config``), resolved by our resolver, so the engine
   pulls with exactly what the history was read with; an anonymous pull sends an empty auth
   rather than letting docker-py consult the config a second time.
 - Everything the engine or registry says is foreign text: sanitized, query strings of URLs
   (signed CDN links) dropped, and no credential ever reaches a message or the debug log.
-- The pure parts (progress rendering, failure classification, RepoDigests matching) take plain
-  dicts so they are tested without an engine.
+  docker-py's failures become our one-line errors in one place, ``engine_failure``.
+- The pure parts (failure classification, RepoDigests matching) are tested without an engine.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any
 
-from . import dockerconfig, log
+from . import log
+from .endpoint import Endpoint, resolve_endpoint
 from .errors import AuthError, CghistoryError, EngineError, RegistryError, sanitize
+from .progress import Event
 from .reference import Reference, familiar, parse_docker
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 TIMEOUT = 60.0
 LOCAL_TIMEOUT = 1.0
 # A version docker-py accepts without asking the engine; only unversioned paths are used then.
 _UNPROBED_VERSION = "1.24"
 _URL_QUERY = re.compile(r"(\bhttps?://[^\s\"'?]+)\?[^\s\"']*")
-# C0/C1 controls, tabs and newlines included: a progress line must stay one terminal row.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _AUTH_WORDS = ("unauthorized", "authentication required", "no basic auth credentials",
                "access denied", "pull access denied", "denied:", "forbidden", "insufficient_scope")
 _POLICY_WORDS = ("cooldown", "policy")
-
-Event = Mapping[str, Any]
-
-
-# --- where the engine is ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """An engine address and how it was chosen; ``tls`` is a docker-py ``TLSConfig`` or bool."""
-
-    host: str
-    tls: Any = False
-    source: str = "default"
-
-    @property
-    def shown(self) -> str:
-        where = "" if self.source in ("default", "DOCKER_HOST") else f" ({self.source})"
-        return f"{sanitize(self.host)}{where}"
-
-
-def context_name(environ: Mapping[str, str]) -> str:
-    """The docker CLI's context choice when ``DOCKER_HOST`` is unset."""
-    name = environ.get("DOCKER_CONTEXT", "").strip()
-    if name:
-        return name
-    current = dockerconfig.load().get("currentContext")
-    return current.strip() if isinstance(current, str) and current.strip() else "default"
-
-
-def resolve_endpoint(environ: Mapping[str, str] | None = None) -> Endpoint:
-    """``DOCKER_HOST`` (with ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``), else the context."""
-    environ = os.environ if environ is None else environ
-    if environ.get("DOCKER_HOST", "").strip():
-        from docker.utils import kwargs_from_env
-
-        kwargs = kwargs_from_env(environment=dict(environ))
-        return Endpoint(kwargs["base_url"], kwargs.get("tls", False), "DOCKER_HOST")
-    name = context_name(environ)
-    if name == "default":
-        return Endpoint(DEFAULT_HOST)
-    return _context_endpoint(name)
-
-
-def _context_endpoint(name: str) -> Endpoint:
-    """Read the CLI's context store: ``contexts/meta/<sha256(name)>/meta.json`` and its TLS."""
-    store = os.path.join(dockerconfig.config_dir(), "contexts")
-    key = hashlib.sha256(name.encode()).hexdigest()
-    meta_file = os.path.join(store, "meta", key, "meta.json")
-    source = f"docker context {sanitize(name)!r}"
-    try:
-        with open(meta_file, "rb") as handle:
-            meta = json.load(handle)
-        endpoint = meta["Endpoints"]["docker"]
-        host = endpoint["Host"]
-        if not isinstance(host, str) or not host:
-            raise TypeError
-    except FileNotFoundError:
-        raise EngineError(
-            f"{source} not found (chosen by DOCKER_CONTEXT or config.json currentContext); "
-            "see 'docker context ls'"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError):
-        raise EngineError(f"{source} has no usable docker endpoint in {meta_file}") from None
-    tls: Any = False
-    tls_dir = os.path.join(store, "tls", key, "docker")
-    if os.path.isdir(tls_dir):
-        from docker.tls import TLSConfig
-
-        def path(file: str) -> str | None:
-            full = os.path.join(tls_dir, file)
-            return full if os.path.exists(full) else None
-
-        cert, client_key = path("cert.pem"), path("key.pem")
-        tls = TLSConfig(
-            client_cert=(cert, client_key) if cert and client_key else None,
-            ca_cert=path("ca.pem"),
-            verify=not endpoint.get("SkipTLSVerify", False),
-        )
-    return Endpoint(host, tls, source)
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -156,6 +71,7 @@ def _reason(error: BaseException) -> str:
 
 
 def unreachable(endpoint: Endpoint, error: BaseException) -> EngineError:
+    """The engine did not answer at all: name where we looked and the deepest cause."""
     return EngineError(
         f"cannot reach the Docker engine at {endpoint.shown}: {scrub(_reason(error), 120)}"
     )
@@ -198,6 +114,26 @@ def _explanation(error: Any) -> str:
     return str(explanation) if explanation else type(error).__name__
 
 
+def engine_failure(error: Exception, endpoint: Endpoint, failed: str) -> CghistoryError | None:
+    """docker-py's or requests' failure as our one line, ``None`` for anything else.
+
+    The one place docker-py's exceptions are read: an engine that answered with an error says
+    so in its ``explanation``; a refused or silent connection is ``unreachable``; any other
+    client failure gives its deepest cause. ``failed`` is the predicate of the sentence
+    ("failed to tag x:y"), so the line names what we were doing.
+    """
+    import requests
+    from docker.errors import APIError, DockerException
+
+    if isinstance(error, APIError):
+        return EngineError(f"the Docker engine {failed}: {scrub(_explanation(error))}")
+    if isinstance(error, (requests.exceptions.ConnectionError, requests.exceptions.Timeout)):
+        return unreachable(endpoint, error)
+    if isinstance(error, (DockerException, requests.exceptions.RequestException)):
+        return EngineError(f"the Docker engine {failed}: {scrub(_reason(error))}")
+    return None
+
+
 # --- pure helpers on engine answers ---------------------------------------------------------
 
 
@@ -226,63 +162,6 @@ def has_repo_digest(image: Mapping[str, Any], name: str, digest: str) -> bool:
 def local_digests_of(images: list[Mapping[str, Any]], name: str) -> set[str]:
     """Digests of ``name`` present in an ``/images/json`` answer."""
     return {digest for image in images for digest in repo_digests(image, name)}
-
-
-# --- progress -----------------------------------------------------------------------------
-
-
-class PullProgress:
-    """Renders docker's pull stream the way ``docker pull`` does, on a terminal.
-
-    One line per layer id, rewritten in place with ANSI cursor movement; messages without an
-    id (``Digest: ...``, ``Status: ...``) are new lines. Lines are cut to the terminal width,
-    since a wrapped line would break the cursor arithmetic.
-    """
-
-    def __init__(self, out: TextIO, width: int | None = None) -> None:
-        self.out = out
-        self.width = width
-        self._rows: dict[str, int] = {}
-        self._total = 0
-
-    def _columns(self) -> int:
-        if self.width is not None:
-            return self.width
-        try:
-            return os.get_terminal_size(self.out.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            return 80
-
-    @staticmethod
-    def _text(value: object) -> str:
-        """Foreign text kept as laid out (progress bars pad with spaces), controls shown."""
-        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value or ""))
-
-    @classmethod
-    def line_for(cls, event: Event) -> str:
-        status = cls._text(event.get("status"))
-        progress = cls._text(event.get("progress"))
-        ident = cls._text(event.get("id"))
-        text = f"{ident}: {status}" if ident else status
-        return f"{text} {progress}" if progress else text
-
-    def __call__(self, event: Event) -> None:
-        if event.get("error") or event.get("errorDetail"):
-            return
-        line = self.line_for(event)
-        if not line:
-            return
-        line = line[: max(self._columns() - 1, 10)]
-        ident = event.get("id")
-        if ident and ident in self._rows:
-            up = self._total - self._rows[ident]
-            self.out.write(f"\x1b[{up}A\r\x1b[2K{line}\r\x1b[{up}B")
-        else:
-            if ident:
-                self._rows[ident] = self._total
-            self.out.write(line + "\n")
-            self._total += 1
-        self.out.flush()
 
 
 # --- the engine ---------------------------------------------------------------------------
@@ -331,22 +210,15 @@ class Engine:
         self.close()
 
     @contextlib.contextmanager
-    def _errors(self, doing: str) -> Iterator[None]:
-        """Transport failures and stray API errors as one line naming what we were doing."""
-        import requests
-        from docker.errors import APIError, DockerException
-
+    def _errors(self, failed: str) -> Iterator[None]:
+        """Engine calls inside fail as ``engine_failure`` says; our own errors pass through."""
         try:
             yield
-        except APIError as error:
-            raise EngineError(
-                f"the Docker engine failed {doing}: {scrub(_explanation(error))}"
-            ) from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            raise unreachable(self.endpoint, error) from None
-        except (DockerException, requests.exceptions.RequestException) as error:
-            raise EngineError(f"the Docker engine failed {doing}: {scrub(_reason(error))}") \
-                from None
+        except Exception as error:
+            mapped = engine_failure(error, self.endpoint, failed)
+            if mapped is None:
+                raise
+            raise mapped from None
 
     def pull(
         self, name: str, digest: str, *, auth: Mapping[str, str] | None = None,
@@ -367,7 +239,7 @@ class Engine:
             auth_config.setdefault("serveraddress", registry)
         log.debug(f"engine pull {target} ({credential_source}"
                   f"{', platform ' + sanitize(platform) if platform else ''})")
-        with self._errors(f"to pull {target}"):
+        with self._errors(f"failed to pull {target}"):
             try:
                 stream = self.api.pull(name, tag=digest, stream=True, decode=True,
                                        auth_config=auth_config, platform=platform)
@@ -400,7 +272,7 @@ class Engine:
         """The engine's image record for ``ref``, ``None`` when it has none."""
         from docker.errors import NotFound
 
-        with self._errors(f"to inspect {ref}"):
+        with self._errors(f"failed to inspect {ref}"):
             try:
                 return self.api.inspect_image(ref)
             except NotFound:
@@ -409,7 +281,7 @@ class Engine:
     def tag(self, image_id: str, target: Reference) -> None:
         """Point ``target`` (a tag reference) at ``image_id``, replacing what it pointed at."""
         repository = familiar(Reference(target.registry, target.repository))
-        with self._errors(f"to tag {familiar(target)}"):
+        with self._errors(f"failed to tag {familiar(target)}"):
             if not self.api.tag(image_id, repository, target.tag or "latest", force=True):
                 raise EngineError(f"the Docker engine did not tag {familiar(target)}")
 
@@ -419,21 +291,13 @@ class Engine:
         ``False`` when the image is already gone. The messages name no image: the caller's
         own line does (``could not remove IMAGE: ...``).
         """
-        import requests
-        from docker.errors import APIError, DockerException, NotFound
+        from docker.errors import NotFound
 
-        try:
-            self.api.remove_image(image)
-        except NotFound:
-            return False
-        except APIError as error:
-            explanation = getattr(error, "explanation", None) or error
-            raise EngineError(f"the Docker engine did not remove it: {scrub(explanation)}") \
-                from None
-        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            raise unreachable(self.endpoint, error) from None
-        except (DockerException, requests.exceptions.RequestException) as error:
-            raise EngineError(f"the Docker engine failed: {scrub(error)}") from None
+        with self._errors("did not remove it"):
+            try:
+                self.api.remove_image(image)
+            except NotFound:
+                return False
         return True
 
     def local_digests(self, name: str) -> set[str]:
@@ -444,15 +308,13 @@ class Engine:
         that answer since API 1.18.
         """
         filters = json.dumps({"reference": [name]}, separators=(",", ":"))
-        with self._errors(f"to list the images of {name}"):
+        with self._errors(f"failed to list the images of {name}"):
             response = self.api.get(f"{self.api.base_url}/images/json",
                                     params={"filters": filters}, timeout=self.api.timeout)
             try:
                 if response.status_code != 200:
-                    raise EngineError(
-                        f"the Docker engine answered HTTP {response.status_code} to the image "
-                        "list"
-                    )
+                    raise EngineError(f"the Docker engine answered HTTP "
+                                      f"{response.status_code} to the image list")
                 images = response.json()
             finally:
                 response.close()

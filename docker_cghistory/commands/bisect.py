@@ -63,7 +63,7 @@ class ImageKeeper:
         return self.connect()
 
     def pull(self, candidate: Candidate) -> None:
-        from ..engine import PullProgress
+        from ..progress import PullProgress
         from ..registry import hint_for
 
         name, digest = candidate.reference.name, candidate.build.digest

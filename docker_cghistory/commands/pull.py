@@ -16,8 +16,9 @@ from .. import engine as engine_module
 from .. import selection
 from ..complete import remember_reference
 from ..context import Context
-from ..engine import Engine, PullProgress, interrupts_deferred
+from ..engine import Engine, interrupts_deferred
 from ..errors import InvalidReference, UsageError, sanitize
+from ..progress import PullProgress
 from ..reference import Reference, familiar, parse_docker
 from ..registry import hint_for
 from ..selection import Choice

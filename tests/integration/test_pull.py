@@ -128,11 +128,14 @@ def test_private_repository_with_helper_credentials(
 def test_private_repository_without_credentials_names_the_source(
     plugin_env: DockerConfig, dockerd: Dockerd, front: Front, builds: Builds
 ) -> None:
+    """Refused for want of credentials: one line naming them, and nothing pulled."""
     result = plugin_env.cghistory("pull", ref(front, builds, repo=builds.private_repo),
                                   "--previous")
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1
     assert "anonymous" in result.stderr
+    assert result.stdout == ""
+    assert dockerd.image_ids() == []
 
 
 def test_registry_policy_refusal_is_passed_through(
@@ -149,6 +152,7 @@ def test_registry_policy_refusal_is_passed_through(
     assert "refused" in lines[0] and "pull denied by policy: cooldown" in lines[0]
     assert "\x1b" not in result.stderr
     assert result.stdout == ""
+    assert dockerd.image_ids() == []  # refused: the engine holds nothing
 
 
 def test_list_marks_local_builds(
@@ -288,8 +292,9 @@ def test_ctrl_c_during_a_pull_leaves_no_retag(
     child.close()
     assert child.exitstatus == 130, child.before
     assert "interrupted" in child.before
+    assert "now points at" not in child.before  # no retag was reported ...
     front.clear_faults()
-    assert image not in images(plugin_env)
+    assert image not in images(plugin_env)  # ... nor made (the engine started empty)
 
 
 @pytest.mark.parametrize("form", ["helper-token", "auths-basic", "auths-identity"])

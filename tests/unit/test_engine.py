@@ -1,168 +1,40 @@
-"""The engine adapter against fakes of docker-py's low-level API object, and the pull recipe."""
+"""The engine adapter against fakes of docker-py's low-level API object (tests/unit/enginefakes.py).
+
+The pull command's recipe is tested in test_pull_command.py, where the engine is found in
+test_endpoint.py, and the terminal progress in test_progress.py.
+"""
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import io
-import json
 import os
 import signal
+import socket
 import threading
 import time
-from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from docker.errors import APIError, NotFound
+from docker.errors import DockerException
 
 from docker_cghistory import engine, log
-from docker_cghistory.commands import pull
-from docker_cghistory.engine import Endpoint, Engine, PullProgress
-from docker_cghistory.errors import (
-    AuthError,
-    EngineError,
-    InvalidReference,
-    RegistryError,
-    UsageError,
-)
-from docker_cghistory.history import Build
+from docker_cghistory.endpoint import Endpoint
+from docker_cghistory.engine import Engine
+from docker_cghistory.errors import AuthError, EngineError, RegistryError
 from docker_cghistory.reference import Reference
-
-NAME = "cgr.dev/chainguard/python"
-D1 = "sha256:" + "1" * 64
-D2 = "sha256:" + "2" * 64
-D3 = "sha256:" + "3" * 64
-SECRET = "s3cret-pull-token"
-ENDPOINT = Endpoint("unix:///fake/docker.sock")
-
-
-def api_error(status: int, explanation: str) -> APIError:
-    response = requests.Response()
-    response.status_code = status
-    response.url = "http+docker://localhost/v1.41/images/create"
-    error_class = NotFound if status == 404 else APIError
-    return error_class(f"{status} error", response=response, explanation=explanation)
-
-
-class FakeAPI:
-    """Stands in for ``docker.APIClient``: canned answers, every call recorded."""
-
-    api_version = "1.41"
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, tuple, dict]] = []
-        self.events: list[Any] = []
-        self.pull_error: BaseException | None = None
-        self.stream_error: BaseException | None = None
-        self.images_by_ref: dict[str, dict] = {}
-        self.listing: list[dict] = []
-        self.closed = False
-
-    def pull(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
-        self.calls.append(("pull", args, kwargs))
-        if self.pull_error is not None:
-            raise self.pull_error
-
-        def stream() -> Iterator[Any]:
-            yield from self.events
-            if self.stream_error is not None:
-                raise self.stream_error
-
-        return stream()
-
-    def inspect_image(self, ref: str) -> dict:
-        self.calls.append(("inspect_image", (ref,), {}))
-        if ref not in self.images_by_ref:
-            raise api_error(404, f"No such image: {ref}")
-        return self.images_by_ref[ref]
-
-    def tag(self, image: str, repository: str, tag: str | None = None,
-            force: bool = False) -> bool:
-        self.calls.append(("tag", (image, repository, tag), {"force": force}))
-        return True
-
-    base_url = "http+docker://localhost"
-    timeout = 1.0
-    listing_status = 200
-
-    def get(self, url: str, **kwargs: Any) -> requests.Response:
-        self.calls.append(("get", (url,), kwargs))
-        response = requests.Response()
-        response.status_code = self.listing_status
-        response._content = json.dumps(self.listing).encode()
-        response.raw = io.BytesIO(b"")
-        return response
-
-    def close(self) -> None:
-        self.closed = True
-
-
-def image(image_id: str, *repo_digests: str, tags: tuple[str, ...] = ()) -> dict:
-    return {"Id": image_id, "RepoDigests": list(repo_digests), "RepoTags": list(tags)}
-
-
-# --- progress -------------------------------------------------------------------------------
-
-PULL_EVENTS = [
-    {"status": "Pulling from chainguard/python", "id": D1},
-    {"status": "Pulling fs layer", "progressDetail": {}, "id": "aaaa"},
-    {"status": "Pulling fs layer", "progressDetail": {}, "id": "bbbb"},
-    {"status": "Downloading", "progressDetail": {"current": 1, "total": 4},
-     "progress": "[=>  ] 1B/4B", "id": "aaaa"},
-    {"status": "Download complete", "progressDetail": {}, "id": "bbbb"},
-    {"status": "Pull complete", "progressDetail": {}, "id": "aaaa"},
-    {"status": f"Digest: {D1}"},
-    {"status": f"Status: Downloaded newer image for {NAME}@{D1}"},
-]
-
-
-def test_progress_rewrites_each_layer_line_in_place() -> None:
-    out = io.StringIO()
-    render = PullProgress(out, width=200)
-    for event in PULL_EVENTS[:6]:
-        render(event)
-    assert out.getvalue() == (
-        f"{D1}: Pulling from chainguard/python\n"
-        "aaaa: Pulling fs layer\n"
-        "bbbb: Pulling fs layer\n"
-        "\x1b[2A\r\x1b[2Kaaaa: Downloading [=>  ] 1B/4B\r\x1b[2B"
-        "\x1b[1A\r\x1b[2Kbbbb: Download complete\r\x1b[1B"
-        "\x1b[2A\r\x1b[2Kaaaa: Pull complete\r\x1b[2B"
-    )
-
-
-def test_progress_lines_without_id_are_new_lines_and_keep_the_arithmetic() -> None:
-    out = io.StringIO()
-    render = PullProgress(out, width=200)
-    render({"status": "Pulling fs layer", "id": "aaaa"})
-    render({"status": "Digest: sha256:abc"})
-    render({"status": "Extracting", "id": "aaaa"})
-    assert out.getvalue() == (
-        "aaaa: Pulling fs layer\nDigest: sha256:abc\n"
-        "\x1b[2A\r\x1b[2Kaaaa: Extracting\r\x1b[2B"
-    )
-
-
-def test_progress_cuts_lines_to_the_terminal_width() -> None:
-    out = io.StringIO()
-    PullProgress(out, width=20)({"status": "Downloading", "id": "layer",
-                                 "progress": "[=======>          ] 12MB/40MB"})
-    assert out.getvalue() == "layer: Downloading \n"
-
-
-def test_progress_neutralises_control_characters_and_skips_errors() -> None:
-    out = io.StringIO()
-    render = PullProgress(out, width=200)
-    render({"status": "evil\x1b[2Jclear", "id": "x\x07"})
-    render({"error": "boom", "errorDetail": {"message": "boom"}})
-    render({})
-    assert "\x1b[2J" not in out.getvalue() and "\x07" not in out.getvalue()
-    assert out.getvalue().count("\n") == 1
-
+from tests.unit.enginefakes import (
+    D1,
+    D2,
+    D3,
+    ENDPOINT,
+    NAME,
+    PULL_EVENTS,
+    SECRET,
+    FakeAPI,
+    api_error,
+    image,
+)
 
 # --- RepoDigests --------------------------------------------------------------------------
 
@@ -401,65 +273,62 @@ def test_local_digests_engine_error() -> None:
         Engine(api, ENDPOINT).local_digests(NAME)
 
 
+def test_remove_says_whether_the_image_was_there() -> None:
+    api = FakeAPI()
+    api.images_by_ref[TARGET] = image("sha256:img", TARGET)
+    assert Engine(api, ENDPOINT).remove(TARGET) is True
+    assert Engine(api, ENDPOINT).remove(TARGET) is False  # already gone: not an error
+    assert api.calls == [("remove_image", (TARGET,), {})] * 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (api_error(409, "conflict: image is being used by\nrunning container abc"),
+         "the Docker engine did not remove it: conflict: image is being used by running "
+         "container abc"),
+        (requests.exceptions.ConnectionError(OSError(111, "Connection refused")),
+         "cannot reach the Docker engine at unix:///fake/docker.sock: Connection refused"),
+        (DockerException(OSError(13, "Permission denied")),
+         "the Docker engine did not remove it: Permission denied"),
+    ],
+)
+def test_remove_failures_are_one_line_naming_no_image(failure: Exception, expected: str) -> None:
+    """The caller's line names the image (``could not remove IMAGE: ...``); ours does not."""
+    api = FakeAPI()
+    api.remove_error = failure
+    with pytest.raises(EngineError) as caught:
+        Engine(api, ENDPOINT).remove(TARGET)
+    assert str(caught.value) == expected
+
+
+def test_engine_failure_leaves_other_exceptions_alone() -> None:
+    """Our own errors and programming errors are not relabelled as the engine's."""
+    assert engine.engine_failure(ValueError("x"), ENDPOINT, "failed") is None
+    assert engine.engine_failure(EngineError("ours"), ENDPOINT, "failed") is None
+
+
 def test_unprobed_client_sends_nothing_until_asked(tmp_path: Path) -> None:
-    """The listing's client is made without ``/version``: an absent engine shows at the call."""
-    where = Endpoint(f"unix://{tmp_path}/absent.sock")
-    client = Engine.connect(where, timeout=1, probe=False)
+    """The listing's client is made without ``/version``: the engine hears nothing until the
+    first call, and an engine that does not answer shows at that call."""
+    path = tmp_path / "docker.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(str(path))
+        server.listen(4)
+        server.setblocking(False)
+        client = Engine.connect(Endpoint(f"unix://{path}"), timeout=0.5, probe=False)
+        with pytest.raises(BlockingIOError):
+            server.accept()  # no connection was made by connect()
+        with pytest.raises(EngineError, match=r"cannot reach the Docker engine .*timed out"):
+            client.local_digests(NAME)
+        server.accept()[0].close()  # the call did connect
+        client.close()
+
+
+def test_unprobed_client_to_an_absent_engine_fails_at_the_call(tmp_path: Path) -> None:
+    client = Engine.connect(Endpoint(f"unix://{tmp_path}/absent.sock"), timeout=1, probe=False)
     with pytest.raises(EngineError, match="No such file or directory"):
         client.local_digests(NAME)
-
-
-# --- where the engine is ------------------------------------------------------------------
-
-
-def write_context(docker_config: Path, name: str, host: str, tls: bool = False) -> None:
-    key = hashlib.sha256(name.encode()).hexdigest()
-    meta = docker_config / "contexts" / "meta" / key
-    meta.mkdir(parents=True)
-    (meta / "meta.json").write_text(json.dumps({
-        "Name": name, "Metadata": {},
-        "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": False}},
-    }))
-    if tls:
-        folder = docker_config / "contexts" / "tls" / key / "docker"
-        folder.mkdir(parents=True)
-        for file in ("ca.pem", "cert.pem", "key.pem"):
-            (folder / file).write_text("x")
-
-
-def test_default_endpoint() -> None:
-    assert engine.resolve_endpoint({}) == Endpoint("unix:///var/run/docker.sock")
-
-
-def test_docker_host_wins_over_the_context(isolated_env: Any) -> None:
-    isolated_env.write_config({"currentContext": "remote"})
-    write_context(isolated_env.docker_config, "remote", "tcp://10.0.0.1:2375")
-    chosen = engine.resolve_endpoint({"DOCKER_HOST": "unix:///tmp/x.sock",
-                                      "DOCKER_CONTEXT": "remote"})
-    assert (chosen.host, chosen.source) == ("unix:///tmp/x.sock", "DOCKER_HOST")
-
-
-def test_current_context_from_config(isolated_env: Any) -> None:
-    isolated_env.write_config({"currentContext": "remote"})
-    write_context(isolated_env.docker_config, "remote", "tcp://10.0.0.1:2375")
-    chosen = engine.resolve_endpoint({})
-    assert chosen.host == "tcp://10.0.0.1:2375"
-    assert chosen.shown == "tcp://10.0.0.1:2375 (docker context 'remote')"
-
-
-def test_docker_context_variable_wins_over_config(isolated_env: Any) -> None:
-    isolated_env.write_config({"currentContext": "remote"})
-    write_context(isolated_env.docker_config, "remote", "tcp://10.0.0.1:2375")
-    write_context(isolated_env.docker_config, "other", "unix:///run/other.sock", tls=True)
-    chosen = engine.resolve_endpoint({"DOCKER_CONTEXT": "other"})
-    assert chosen.host == "unix:///run/other.sock"
-    assert chosen.tls and chosen.tls.verify is True
-    assert engine.resolve_endpoint({"DOCKER_CONTEXT": "default"}).host == engine.DEFAULT_HOST
-
-
-def test_unknown_context(isolated_env: Any) -> None:
-    with pytest.raises(EngineError, match="docker context 'ghost' not found"):
-        engine.resolve_endpoint({"DOCKER_CONTEXT": "ghost"})
 
 
 # --- the listing's background lookup ------------------------------------------------------
@@ -505,6 +374,15 @@ def test_absent_engine_means_no_local_column(tmp_path: Path) -> None:
     assert lookup.result(wait=2) is None
 
 
+def test_ssh_engine_is_not_asked_for_the_mark(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Engine:
+        raise AssertionError("must not connect")
+
+    monkeypatch.setattr(Engine, "connect", classmethod(refuse))
+    lookup = engine.LocalLookup(NAME, endpoint=Endpoint("ssh://user@host"))
+    assert lookup.result(wait=2) is None
+
+
 # --- interrupts ---------------------------------------------------------------------------
 
 
@@ -518,137 +396,27 @@ def test_interrupt_is_held_until_the_block_ends() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_no_interrupt_no_exception() -> None:
+def test_without_an_interrupt_the_block_runs_and_ctrl_c_comes_back() -> None:
+    """Nothing raised when nothing arrived, Ctrl-C held during the block, restored after."""
+    before = signal.getsignal(signal.SIGINT)
+    done = []
     with engine.interrupts_deferred():
-        pass
+        held_by = signal.getsignal(signal.SIGINT)
+        done.append("finished")
+    assert done == ["finished"]
+    assert held_by is not before
+    assert signal.getsignal(signal.SIGINT) is before
 
 
-# --- the pull recipe, with a fake registry client and engine ---------------------------------
+def test_outside_the_main_thread_signals_are_left_alone() -> None:
+    """Only the main thread may set signal handlers; elsewhere the block just runs."""
+    seen: list[object] = []
 
-NOW = datetime.now(timezone.utc)
-BUILDS = [Build(NOW - timedelta(days=i, hours=1), d) for i, d in enumerate((D1, D2, D3))]
+    def run() -> None:
+        with engine.interrupts_deferred():
+            seen.append(signal.getsignal(signal.SIGINT))
 
-
-class FakeCredential:
-    source = "config.json auths for cgr.dev"
-
-
-class FakeClient:
-    credential = FakeCredential()
-
-    def __init__(self) -> None:
-        self.calls: list[dict] = []
-
-    def history(self, reference: Reference, **kwargs: Any) -> list[Build]:
-        self.calls.append(kwargs)
-        last = kwargs.get("last")
-        return BUILDS[:last] if last else list(BUILDS)
-
-    def history_page(self, reference: Reference, window: Any) -> list[Build]:
-        return sorted(BUILDS)
-
-    def engine_auth(self) -> dict[str, str]:
-        return {"username": "u", "password": SECRET}
-
-
-class FakeContext:
-    def __init__(self) -> None:
-        self.client_ = FakeClient()
-
-    def parse(self, text: str) -> Reference:
-        from docker_cghistory.reference import parse_cli
-
-        return parse_cli(text)
-
-    def client(self, registry: str) -> FakeClient:
-        return self.client_
-
-
-def pull_args(**given: Any) -> argparse.Namespace:
-    base = {"image": "python", "digest": None, "index": None, "previous": False, "at": None,
-            "cooldown": None, "tag": None, "retag": False, "platform": None, "quiet": False}
-    base.update(given)
-    return argparse.Namespace(**base)
-
-
-@pytest.fixture
-def fake_engine(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
-    api = FakeAPI()
-    for digest in (D1, D2, D3):
-        api.images_by_ref[f"{NAME}@{digest}"] = image(f"sha256:img{digest[7]}",
-                                                      f"{NAME}@{digest}")
-    monkeypatch.setattr(Engine, "connect", classmethod(lambda cls, *a, **k: cls(api, ENDPOINT)))
-    return api
-
-
-def test_pull_previous_prints_the_reference(fake_engine: FakeAPI,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    context = FakeContext()
-    assert pull.run(pull_args(previous=True), context) == 0  # type: ignore[arg-type]
-    out, err = capsys.readouterr()
-    assert out == f"{NAME}@{D2}\n"
-    assert err == ""  # not a terminal: quiet but for the result
-    assert context.client_.calls == [{"last": 2}]
-    assert fake_engine.calls[0][2]["tag"] == D2
-    assert fake_engine.closed
-
-
-def test_retag_says_what_the_tag_pointed_at(fake_engine: FakeAPI,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:img1", f"{NAME}@{D1}")
-    assert pull.run(pull_args(index=2, retag=True, tag="myapp:old"), FakeContext()) == 0  # type: ignore[arg-type]
-    out, err = capsys.readouterr()
-    assert out == f"{NAME}@{D3}\n"
-    assert f"Tagged {NAME}@{D3} as myapp:old" in err
-    assert f"{NAME}:latest now points at {NAME}@{D3}; before: image sha256:img1" in err
-    assert f"({NAME}@{D1})" in err
-    tags = [call[1] for call in fake_engine.calls if call[0] == "tag"]
-    assert tags == [("sha256:img3", "myapp", "old"), ("sha256:img3", NAME, "latest")]
-
-
-def test_retag_of_an_absent_tag(fake_engine: FakeAPI,
-                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert pull.run(pull_args(index=1, retag=True), FakeContext()) == 0  # type: ignore[arg-type]
-    assert "(it was absent)" in capsys.readouterr().err
-
-
-def test_bad_new_tag_fails_before_pulling(fake_engine: FakeAPI) -> None:
-    for bad in ("UPPER/Case", "name@sha256:" + "1" * 64, "bad tag"):
-        with pytest.raises(InvalidReference):
-            pull.run(pull_args(index=1, tag=bad), FakeContext())  # type: ignore[arg-type]
-    assert fake_engine.calls == []
-
-
-def test_no_selector_without_a_terminal_names_the_selectors(fake_engine: FakeAPI) -> None:
-    with pytest.raises(UsageError) as caught:
-        pull.run(pull_args(), FakeContext())  # type: ignore[arg-type]
-    for flag in ("--digest", "--index", "--previous", "--at", "--cooldown"):
-        assert flag in str(caught.value)
-
-
-def test_interrupt_during_retag_finishes_it_first(
-    fake_engine: FakeAPI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ctrl-C between ``--tag`` and ``--retag`` must not leave one done and one not."""
-    original = fake_engine.tag
-
-    def tag_then_interrupt(*args: Any, **kwargs: Any) -> bool:
-        result = original(*args, **kwargs)
-        if threading.current_thread() is threading.main_thread():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)
-        return result
-
-    fake_engine.tag = tag_then_interrupt  # type: ignore[method-assign]
-    with pytest.raises(KeyboardInterrupt):
-        pull.run(pull_args(index=1, tag="myapp:x", retag=True), FakeContext())  # type: ignore[arg-type]
-    assert [c[0] for c in fake_engine.calls].count("tag") == 2
-
-
-def test_ssh_engine_is_not_asked_for_the_mark(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args: Any, **kwargs: Any) -> Engine:
-        raise AssertionError("must not connect")
-
-    monkeypatch.setattr(Engine, "connect", classmethod(refuse))
-    lookup = engine.LocalLookup(NAME, endpoint=Endpoint("ssh://user@host"))
-    assert lookup.result(wait=2) is None
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(5)
+    assert seen == [signal.getsignal(signal.SIGINT)]

@@ -121,11 +121,18 @@ def test_unknown_field_names_the_fields(fmt: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["{{}}", "{{ }}", "{{index .Digest 0}}", "{{.Index .Digest}}"])
 def test_unreadable_actions(fmt: str) -> None:
-    with pytest.raises(UsageError, match="invalid format"):
+    """Refused with one line that quotes the format as given."""
+    with pytest.raises(UsageError) as caught:
         show(fmt)
+    message = str(caught.value)
+    assert message.startswith(f"invalid format {fmt!r}: ")
+    assert "\n" not in message
 
 
 def test_bad_format_text_is_sanitized() -> None:
+    """Control characters are neutralised, yet the message still names what is wrong."""
     with pytest.raises(UsageError) as caught:
         Template("\x1b[2J{{.Evil\x07}}", FIELDS)
-    assert "\x1b" not in str(caught.value) and "\x07" not in str(caught.value)
+    message = str(caught.value)
+    assert "\x1b" not in message and "\x07" not in message
+    assert "unknown field '.Evil" in message and "[2J" in message

@@ -8,6 +8,24 @@ import pytest
 
 from docker_cghistory import plugin
 
+# What ``apply_docker_settings`` may write into ``os.environ``.
+_DOCKER_VARIABLES = ("DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+                     "DOCKER_CONFIG")
+
+
+@pytest.fixture(autouse=True)
+def _docker_variables_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Put the variables back after each test: ``apply_docker_settings`` writes ``os.environ``
+    directly, and monkeypatch restores only what it recorded, so a variable that was absent
+    (``delenv(raising=False)`` records nothing) would leak into later tests."""
+    for name in _DOCKER_VARIABLES:
+        value = os.environ.get(name)
+        monkeypatch.setenv(name, "recorded")
+        if value is None:
+            monkeypatch.delenv(name)
+        else:
+            monkeypatch.setenv(name, value)
+
 
 @pytest.mark.parametrize(
     ("words", "expected"),
@@ -47,6 +65,9 @@ def test_host_flag_wins_over_a_context_from_the_environment(
 
 
 def test_tls_files_become_a_cert_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-py reads a folder: the files' folder is exported, not the flags themselves."""
     monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
     plugin.apply_docker_settings({"tlscacert": "/certs/ca.pem", "tlscert": "/certs/cert.pem"})
     assert os.environ["DOCKER_CERT_PATH"] == "/certs"
+    assert not {"tlscacert", "tlscert", "tlskey"} & set(os.environ)
+

@@ -1,0 +1,149 @@
+"""The ``pull`` recipe (commands/pull.py) with a fake registry client over a fake engine.
+
+The engine adapter runs for real on ``FakeAPI`` (tests/unit/enginefakes.py), so these check
+what the command asks of the engine, in which order, and what it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from docker_cghistory.commands import pull
+from docker_cghistory.engine import Engine
+from docker_cghistory.errors import InvalidReference, UsageError
+from docker_cghistory.history import Build
+from docker_cghistory.reference import Reference
+from tests.unit.enginefakes import D1, D2, D3, ENDPOINT, NAME, SECRET, FakeAPI, image
+
+NOW = datetime.now(timezone.utc)
+BUILDS = [Build(NOW - timedelta(days=i, hours=1), d) for i, d in enumerate((D1, D2, D3))]
+
+
+class FakeCredential:
+    source = "config.json auths for cgr.dev"
+
+
+class FakeClient:
+    credential = FakeCredential()
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def history(self, reference: Reference, **kwargs: Any) -> list[Build]:
+        self.calls.append(kwargs)
+        last = kwargs.get("last")
+        return BUILDS[:last] if last else list(BUILDS)
+
+    def history_page(self, reference: Reference, window: Any) -> list[Build]:
+        return sorted(BUILDS)
+
+    def engine_auth(self) -> dict[str, str]:
+        return {"username": "u", "password": SECRET}
+
+
+class FakeContext:
+    def __init__(self) -> None:
+        self.client_ = FakeClient()
+
+    def parse(self, text: str) -> Reference:
+        from docker_cghistory.reference import parse_cli
+
+        return parse_cli(text)
+
+    def client(self, registry: str) -> FakeClient:
+        return self.client_
+
+
+def pull_args(**given: Any) -> argparse.Namespace:
+    base = {"image": "python", "digest": None, "index": None, "previous": False, "at": None,
+            "cooldown": None, "tag": None, "retag": False, "platform": None, "quiet": False}
+    base.update(given)
+    return argparse.Namespace(**base)
+
+
+@pytest.fixture
+def fake_engine(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
+    api = FakeAPI()
+    for digest in (D1, D2, D3):
+        api.images_by_ref[f"{NAME}@{digest}"] = image(f"sha256:img{digest[7]}",
+                                                      f"{NAME}@{digest}")
+    monkeypatch.setattr(Engine, "connect", classmethod(lambda cls, *a, **k: cls(api, ENDPOINT)))
+    return api
+
+
+def test_pull_previous_prints_the_reference(fake_engine: FakeAPI,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    context = FakeContext()
+    assert pull.run(pull_args(previous=True), context) == 0  # type: ignore[arg-type]
+    out, err = capsys.readouterr()
+    assert out == f"{NAME}@{D2}\n"
+    assert err == ""  # not a terminal: quiet but for the result
+    assert context.client_.calls == [{"last": 2}]
+    assert fake_engine.calls[0][2]["tag"] == D2
+    assert [call[0] for call in fake_engine.calls] == ["pull", "inspect_image"]  # no tagging
+    assert fake_engine.closed
+
+
+def test_retag_says_what_the_tag_pointed_at(fake_engine: FakeAPI,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:img1", f"{NAME}@{D1}")
+    assert pull.run(pull_args(index=2, retag=True, tag="myapp:old"), FakeContext()) == 0  # type: ignore[arg-type]
+    out, err = capsys.readouterr()
+    assert out == f"{NAME}@{D3}\n"
+    assert f"Tagged {NAME}@{D3} as myapp:old" in err
+    assert f"{NAME}:latest now points at {NAME}@{D3}; before: image sha256:img1" in err
+    assert f"({NAME}@{D1})" in err
+    tags = [call[1] for call in fake_engine.calls if call[0] == "tag"]
+    assert tags == [("sha256:img3", "myapp", "old"), ("sha256:img3", NAME, "latest")]
+
+
+def test_retag_of_an_absent_tag(fake_engine: FakeAPI,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert pull.run(pull_args(index=1, retag=True), FakeContext()) == 0  # type: ignore[arg-type]
+    assert "(it was absent)" in capsys.readouterr().err
+
+
+def test_bad_new_tag_fails_before_pulling(fake_engine: FakeAPI) -> None:
+    for bad in ("UPPER/Case", "name@sha256:" + "1" * 64, "bad tag"):
+        with pytest.raises(InvalidReference):
+            pull.run(pull_args(index=1, tag=bad), FakeContext())  # type: ignore[arg-type]
+    assert fake_engine.calls == []
+
+
+def test_no_selector_without_a_terminal_names_the_selectors(fake_engine: FakeAPI) -> None:
+    context = FakeContext()
+    with pytest.raises(UsageError) as caught:
+        pull.run(pull_args(), context)  # type: ignore[arg-type]
+    for flag in ("--digest", "--index", "--previous", "--at", "--cooldown"):
+        assert flag in str(caught.value)
+    assert fake_engine.calls == [] and context.client_.calls == []  # refused before any work
+
+
+def test_interrupt_during_retag_finishes_it_first(
+    fake_engine: FakeAPI, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C between ``--tag`` and ``--retag`` must not leave one done and one not."""
+    original = fake_engine.tag
+
+    def tag_then_interrupt(*args: Any, **kwargs: Any) -> bool:
+        result = original(*args, **kwargs)
+        if threading.current_thread() is threading.main_thread():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+        return result
+
+    fake_engine.tag = tag_then_interrupt  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        pull.run(pull_args(index=1, tag="myapp:x", retag=True), FakeContext())  # type: ignore[arg-type]
+    tags = [call[1] for call in fake_engine.calls if call[0] == "tag"]
+    assert tags == [("sha256:img2", "myapp", "x"), ("sha256:img2", NAME, "latest")]
+    assert capsys.readouterr().out == ""  # interrupted: no reference claimed as the result
