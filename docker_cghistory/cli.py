@@ -186,12 +186,11 @@ def _run(words: list[str]) -> int:
     try:
         command, args = parse(words, prog)
         from .context import Context
+        from .settings import Settings
 
-        context = Context(
-            program=prog, registry=args.registry, org=args.org,
-            insecure_registries=args.insecure_registries, debug=debug,
-            read_timeout=args.timeout,
-        )
+        # Cheap and lazy: settings (and so the docker config) are read only by commands that
+        # use them, so install, uninstall and completion work whatever config.json holds.
+        context = Context(program=prog, settings=Settings(vars(args)), debug=debug)
         module = importlib.import_module(f".commands.{command.name}", __package__)
         return int(module.run(args, context) or 0)
     except CghistoryError as error:

@@ -1,24 +1,18 @@
-"""Settings shared by every command, and the one registry client per host.
+"""What a command needs besides its own arguments: settings, and one registry client per host.
 
-Defaults come from, in order: flags, ``CGHISTORY_*`` environment variables, and
-``"plugins": {"cghistory": {...}}`` in the docker config (where docker keeps plugin settings).
+Settings (registry, org, insecure registries, timeout) are resolved by ``settings.Settings``,
+the same way completion resolves them, and only when first used: ``install``, ``uninstall``
+and ``completion SHELL`` need none, so they work whatever the docker config holds.
 """
 
 from __future__ import annotations
 
-import os
+from functools import cached_property
 from typing import TYPE_CHECKING
 
-from . import dockerconfig
-from .errors import ConfigError, UsageError, sanitize
-from .reference import (
-    DEFAULT_ORG,
-    DEFAULT_REGISTRY,
-    DOCKER_HUB,
-    Reference,
-    host_name,
-    parse_cli,
-)
+from .errors import UsageError
+from .reference import DOCKER_HUB, Reference, host_name, parse_cli
+from .settings import Settings
 
 DOCKER_HUB_API = "registry-1.docker.io"
 
@@ -26,65 +20,64 @@ if TYPE_CHECKING:
     from .registry import RegistryClient
 
 
-def _timeout_setting(value: object) -> float | None:
-    """``CGHISTORY_TIMEOUT`` or the config's ``timeout``: seconds, above 0."""
-    if value in (None, ""):
-        return None
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0:
-        raise ConfigError(f"invalid timeout {sanitize(value)!r}: give a number of seconds above 0")
-    return seconds
-
-
 class Context:
-    """What a command needs besides its own arguments."""
+    """What a command needs besides its own arguments.
+
+    ``settings`` carries the flags; the timeouts, attempts and helper timeout given here are
+    not settings but overrides (completion's budget), and win over them.
+    """
 
     def __init__(
         self,
         *,
         program: str,
-        registry: str | None = None,
-        org: str | None = None,
-        insecure_registries: list[str] | None = None,
+        settings: Settings | None = None,
         debug: bool = False,
         connect_timeout: float | None = None,
         read_timeout: float | None = None,
         attempts: int | None = None,
         helper_timeout: float | None = None,
     ) -> None:
-        settings = dockerconfig.plugin_settings()
         self.program = program
         self.debug = debug
-        self.default_registry = (
-            registry or os.environ.get("CGHISTORY_REGISTRY") or str(settings.get("registry") or "")
-            or DEFAULT_REGISTRY
-        )
-        self.default_org = (
-            org or os.environ.get("CGHISTORY_ORG") or str(settings.get("org") or "")
-            or DEFAULT_ORG
-        )
-        insecure = list(insecure_registries or [])
-        insecure += os.environ.get("CGHISTORY_INSECURE_REGISTRIES", "").replace(",", " ").split()
-        insecure += str(settings.get("insecure-registries") or "").replace(",", " ").split()
-        self.insecure = {entry.strip().lower() for entry in insecure if entry.strip()}
-        if read_timeout is None:
-            read_timeout = _timeout_setting(os.environ.get("CGHISTORY_TIMEOUT")
-                                            or settings.get("timeout"))
-        elif read_timeout <= 0:
+        self.settings = settings if settings is not None else Settings()
+        # A bad flag is a usage error whatever the command; checking it reads no config.
+        given = self.settings.flag("timeout")
+        if isinstance(given, (int, float)) and not given > 0:
             raise UsageError("--timeout takes a number of seconds above 0")
-        if read_timeout is not None and connect_timeout is None:
-            connect_timeout = min(read_timeout, 10.0)
-        self.client_options = {
-            key: value for key, value in (
-                ("connect_timeout", connect_timeout), ("read_timeout", read_timeout),
-                ("attempts", attempts),
-            ) if value is not None
-        }
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
+        self._attempts = attempts
         self.helper_timeout = helper_timeout
         self._clients: dict[str, RegistryClient] = {}
+
+    @property
+    def default_registry(self) -> str:
+        return self.settings.registry
+
+    @property
+    def default_org(self) -> str:
+        return self.settings.org
+
+    @cached_property
+    def insecure(self) -> set[str]:
+        return {entry.lower() for entry in self.settings.insecure_registries}
+
+    @cached_property
+    def client_options(self) -> dict[str, float | int]:
+        """Keyword arguments for every ``RegistryClient``: only what was set, else its defaults."""
+        read_timeout = self._read_timeout
+        if read_timeout is None:
+            read_timeout = self.settings.timeout
+        connect_timeout = self._connect_timeout
+        if read_timeout is not None and connect_timeout is None:
+            connect_timeout = min(read_timeout, 10.0)
+        return {
+            key: value for key, value in (
+                ("connect_timeout", connect_timeout), ("read_timeout", read_timeout),
+                ("attempts", self._attempts),
+            ) if value is not None
+        }
 
     def parse(self, text: str) -> Reference:
         """A reference typed by the user, with this context's default registry and org."""

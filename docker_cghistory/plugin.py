@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 
 from . import __version__
+from .settings import PLUGIN_NAME as NAME
 
-NAME = "cghistory"
 METADATA_COMMAND = "docker-cli-plugin-metadata"
 SOCKET_ENV = "DOCKER_CLI_PLUGIN_SOCKET"
 ORIGINAL_COMMAND_ENV = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"

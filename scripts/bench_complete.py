@@ -37,13 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 FORBIDDEN = ("requests", "docker", "argparse", "json", "hashlib", "urllib3", "argcomplete")
+# The way __main__ routes a TAB: through the package's lazy export.
 IMPORT_CHECK = """
 import io, sys
 before = set(sys.modules)
 from docker_cghistory.__main__ import main
 out = io.StringIO()
-from docker_cghistory import complete
-complete.cobra_complete(sys.argv[1:], stream=out, silence=False)
+from docker_cghistory.complete import cobra_complete
+cobra_complete(sys.argv[1:], stream=out, silence=False)
 print(" ".join(sorted(set(sys.modules) - before)))
 """
 
@@ -53,14 +54,14 @@ def seed(env: dict[str, str]) -> None:
     saved = dict(os.environ)
     os.environ.update(env)
     try:
-        from docker_cghistory import complete
+        from docker_cghistory.complete import store
 
         now = int(time.time())
         builds = [f"{now - 3600 * 24 * i} sha256:{i:064x}" for i in range(300)]
-        complete.write_entry("builds", "cgr.dev/chainguard/python:latest", builds)
-        complete.write_entry("tags", "cgr.dev/chainguard/python",
-                             ["latest", "latest-dev", *(f"3.{i}" for i in range(38))])
-        complete.write_entry("lists", "local", [])
+        store.write_entry("builds", "cgr.dev/chainguard/python:latest", builds)
+        store.write_entry("tags", "cgr.dev/chainguard/python",
+                          ["latest", "latest-dev", *(f"3.{i}" for i in range(38))])
+        store.write_entry("lists", "local", [])
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -99,7 +100,7 @@ def main() -> int:
                if not key.startswith(("DOCKER_", "CGHISTORY_", "_ARGCOMPLETE", "COMP_"))
                and key != "PYTHONDONTWRITEBYTECODE"}
         # Installed packages run from .pyc files (pip compiles them); without them every TAB
-        # would compile complete.py again. A private prefix keeps the checkout clean.
+        # would compile the completion modules again. A private prefix keeps the checkout clean.
         env.update(DOCKER_CONFIG=str(base / "docker"), HOME=str(base / "home"),
                    XDG_CACHE_HOME=str(base / "cache"), CGHISTORY_NO_BACKGROUND="1",
                    PYTHONPYCACHEPREFIX=str(base / "pycache"))

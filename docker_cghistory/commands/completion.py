@@ -1,7 +1,7 @@
 """``docker-cghistory completion bash|zsh|fish``: the completion script for the direct command.
 
 The scripts are argcomplete's own shell code: the program answers argcomplete's protocol
-(``complete.argcomplete_complete``), so the scripts stay the ones argcomplete users know.
+(``complete.argcomplete_adapter``), so the scripts stay the ones argcomplete users know.
 ``docker cghistory`` needs none of this: docker's script (``docker completion bash``) asks the
 plugin through ``__complete``.
 """
@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from .. import spec
-from ..context import Context
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 PROGRAM = "docker-cghistory"
 SHELLS = tuple(name for name, _ in spec.SHELLS)
@@ -63,5 +66,6 @@ def script(shell: str) -> str:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
+    """Print the script; ``context`` is unused, so no setting (and no docker config) is read."""
     sys.stdout.write(script(args.shell))
     return 0

@@ -22,11 +22,14 @@ import shlex
 import site
 import sys
 import tempfile
+from typing import TYPE_CHECKING
 
 from .. import dockerconfig
-from ..context import Context
 from ..errors import CghistoryError
 from ..plugin import METADATA_COMMAND, NAME, metadata_json
+
+if TYPE_CHECKING:
+    from ..context import Context
 
 MARKER = "# docker-cghistory launcher"
 
@@ -175,6 +178,8 @@ def precompile(package: str | None = None) -> None:
 
 
 def run(args: argparse.Namespace, context: Context) -> int:
+    """Install; only ``context.program`` is used, so no setting (and no docker config) is read:
+    install must work whatever config.json holds."""
     path, changed = install(plugin_dir(args.dir))
     precompile()
     state = "installed" if changed else "already installed"

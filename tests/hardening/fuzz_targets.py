@@ -22,7 +22,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from docker_cghistory import complete, history, rewrite
+from docker_cghistory import history, rewrite
+from docker_cghistory.complete import core
 from docker_cghistory.errors import CghistoryError
 from docker_cghistory.reference import DIGEST_RE, parse_cli, parse_docker
 from docker_cghistory.registry import Answer
@@ -107,7 +108,7 @@ def reference_text(data: bytes) -> None:
         assert parser(str(reference)) == reference, (text, reference)
         if parser is parse_cli and reference.digest is None:
             # Completion keys its cache with a light copy of the parser: they must agree.
-            light = complete.split_reference(text, "cgr.dev", "chainguard")
+            light = core.split_reference(text, "cgr.dev", "chainguard")
             assert light is not None, text
             assert (light[0], light[1], light[2] or "latest") == (
                 reference.registry, reference.repository, reference.tag), (text, light)

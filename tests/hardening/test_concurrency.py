@@ -82,7 +82,8 @@ def _candidates(stdout: str) -> list[str]:
 
 def _check_cache(cache_home: Path) -> dict[str, int]:
     """Every file of the cache parses as what it is; returns how many of each kind."""
-    from docker_cghistory import cache, complete
+    from docker_cghistory import cache
+    from docker_cghistory.complete import store
     from docker_cghistory.credentials import ANONYMOUS
     from docker_cghistory.timespec import parse_timestamp
 
@@ -118,7 +119,7 @@ def _check_cache(cache_home: Path) -> dict[str, int]:
                 assert data.endswith(b"\n"), relative
                 key = header.split("\t", 1)[1]
                 kind = relative.parts[1]
-                found = complete.read_entry(kind, key)
+                found = store.read_entry(kind, key)
                 assert found is not None, f"{relative} does not read back"
                 if kind == "builds":
                     assert [line.split(" ")[1] for line in found[0]] == EXPECTED[:len(found[0])]

@@ -33,7 +33,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from docker_cghistory import complete, history, selection
+from docker_cghistory import history, selection
+from docker_cghistory.complete import core
 from docker_cghistory.errors import CghistoryError, InvalidReference, SelectionError
 from docker_cghistory.history import PAGE_CAP, Build, Window
 from docker_cghistory.reference import (
@@ -87,7 +88,7 @@ def typed_references(draw: st.DrawFn) -> str:
 def test_completion_keys_references_as_the_parser_reads_them(text: str, registry: str,
                                                              org: str) -> None:
     reference = parse_cli(text, registry, org)
-    light = complete.split_reference(text, registry, org)
+    light = core.split_reference(text, registry, org)
     assert light is not None
     assert (light[0], light[1], light[2] or "latest") == (
         reference.registry, reference.repository, reference.tag)

@@ -244,6 +244,32 @@ def test_remembered_references_are_offered(plugin_env: DockerConfig) -> None:
     assert cobra(plugin_env, "pull", "no") == (["node:20\trecently used"], ":4")
 
 
+@pytest.mark.parametrize("images", [["go", "rust"], '["go", "rust"]', "go rust"])
+def test_configured_images_in_any_list_form(plugin_env: DockerConfig, images: object) -> None:
+    plugin_env.update(plugins={"cghistory": {"images": images}})
+    lines, _ = cobra(plugin_env, "")
+    assert [line for line in lines if line.endswith("configured image")] == [
+        "go\tconfigured image", "rust\tconfigured image"]
+
+
+def test_a_broken_config_leaves_completion_and_install_working(plugin_env: DockerConfig) -> None:
+    """Through the launcher and the docker CLI: none of these needs a setting."""
+    plugin_env.config_file.write_text('{"plugins": {"cghistory": ')
+    launcher = str(plugin_env.plugins_dir / "docker-cghistory")
+    for argv in ([launcher, "completion", "bash"], ["docker", "cghistory", "completion", "zsh"]):
+        script = plugin_env.run(*argv, timeout=60)
+        assert script.returncode == 0 and "docker-cghistory:" not in script.stderr, argv
+        assert "_python_argcomplete" in script.stdout
+    tab = plugin_env.run(launcher, "__complete", "cghistory", "pu", timeout=30)
+    assert (tab.returncode, tab.stderr, tab.stdout.splitlines()[-1]) == (0, "", ":4")
+    reinstall = plugin_env.run(launcher, "install", timeout=60)  # into $DOCKER_CONFIG/cli-plugins
+    assert (reinstall.returncode, reinstall.stderr) == (0, "")
+    assert reinstall.stdout.startswith("already installed: ")
+    removed = plugin_env.run("docker", "cghistory", "uninstall", timeout=60)
+    assert removed.returncode == 0 and "docker-cghistory:" not in removed.stderr
+    assert not (plugin_env.plugins_dir / "docker-cghistory").exists()
+
+
 # --------------------------------------------------------------------------- never hangs
 def test_nothing_hangs_when_the_registry_is_down(plugin_env: DockerConfig) -> None:
     dead = f"127.0.0.1:{free_port()}"

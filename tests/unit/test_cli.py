@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -264,6 +267,37 @@ def test_broken_docker_config(isolated_env: Env, capsys) -> None:
     assert code == 1
     message = one_line_error(err)
     assert "not valid JSON" in message and PASSWORD not in message
+
+
+BROKEN_CONFIGS = {
+    "not-json": '{"plugins": {"cghistory": ',
+    "not-an-object": '["auths"]',
+    "plugins-not-an-object": '{"plugins": {"cghistory": "acme"}}',
+}
+
+
+@pytest.mark.parametrize("config", BROKEN_CONFIGS)
+def test_install_uninstall_and_completion_work_whatever_the_config_holds(
+        isolated_env: Env, config: str) -> None:
+    """They need no setting, so they never read config.json (the entry point, as users run it)."""
+    isolated_env.write_config(BROKEN_CONFIGS[config])
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def run(*words: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "docker_cghistory", *words], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    launcher = isolated_env.docker_config / "cli-plugins" / "docker-cghistory"
+    installed = run("install")  # into $DOCKER_CONFIG/cli-plugins: the broken config's folder
+    assert (installed.returncode, installed.stderr) == (0, ""), installed.stderr
+    assert launcher.exists()
+    script = run("completion", "bash")
+    assert (script.returncode, script.stderr) == (0, "") and "_python_argcomplete" in script.stdout
+    removed = run("uninstall")
+    assert (removed.returncode, removed.stderr) == (0, ""), removed.stderr
+    assert not launcher.exists()
+    listing = run("python")  # a command that needs settings still says what is wrong
+    assert listing.returncode == 1 and "docker config" in listing.stderr
 
 
 def test_registry_garbage_is_one_line(cgr: FakeCgr, requests_mock, capsys) -> None:

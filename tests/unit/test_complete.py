@@ -17,16 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from docker_cghistory import cache, complete, dockerconfig, spec
-from docker_cghistory.complete import (
-    DEFAULT,
-    FILTER_DIRS,
-    KEEP_ORDER,
-    NO_FILES,
-    Answer,
-    Defaults,
-    Sources,
-)
+from docker_cghistory import cache, dockerconfig, spec
+from docker_cghistory.complete import argcomplete_adapter, core, store
+from docker_cghistory.complete import cobra as cobra_adapter
+from docker_cghistory.complete import sources as source_module
+from docker_cghistory.complete.core import DEFAULT, FILTER_DIRS, KEEP_ORDER, NO_FILES, Answer
+from docker_cghistory.complete.sources import Sources
+from docker_cghistory.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = int(time.time())
@@ -84,7 +81,7 @@ def sources(**kwargs) -> Sources:
         tags={("cgr.dev", "chainguard/python"): ["latest", "3.12", "3.11", "latest-dev"]},
         builds={("cgr.dev", "chainguard/python", "latest"): oldest_first_builds()},
     )
-    return Sources(Defaults(settings=kwargs.pop("settings", {})), fetcher=fetcher,
+    return Sources(Settings(config=kwargs.pop("settings", {})), fetcher=fetcher,
                    background=False, **kwargs)
 
 
@@ -95,14 +92,14 @@ def values(answer: Answer) -> list[str]:
 def run(line: str, src: Sources | None = None, **kwargs) -> Answer:
     """Complete the last word of ``line`` (a trailing space means an empty current word)."""
     words = line.split(" ")
-    return complete.complete(words[:-1], words[-1], src or sources(), **kwargs)
+    return core.complete(words[:-1], words[-1], src or sources(), **kwargs)
 
 
 # --- the engine over spec ---------------------------------------------------------------------
 
 
 def test_first_position_offers_subcommands_and_images() -> None:
-    complete.remember_reference("python:3.12")
+    store.remember_reference("python:3.12")
     answer = run("")
     names = ["list", "pull", "pin", "bisect", "install", "uninstall", "completion"]
     assert values(answer)[: len(names)] == names
@@ -114,7 +111,7 @@ def test_first_position_offers_subcommands_and_images() -> None:
 
 
 def test_subcommand_prefix_filters_and_images_join_in() -> None:
-    complete.remember_reference("pip-tools")
+    store.remember_reference("pip-tools")
     assert values(run("pi")) == ["pin", "pip-tools"]
     assert values(run("bis")) == ["bisect"]
 
@@ -209,7 +206,7 @@ def test_bisect_offers_the_double_dash_then_leaves_the_command_to_the_shell() ->
 
 
 def test_positional_image_after_flags_of_the_subcommand() -> None:
-    complete.remember_reference("cgr.dev/chainguard/node:20")
+    store.remember_reference("cgr.dev/chainguard/node:20")
     assert values(run("pull --platform linux/amd64 cgr")) == ["cgr.dev/chainguard/node:20"]
     assert values(run("pull python ")) == []  # only one IMAGE
 
@@ -276,7 +273,7 @@ def test_every_completer_kind_in_spec_is_handled() -> None:
              spec.PATHS, spec.DIR, spec.SHELL}
     assert kinds <= known
     for kind in (spec.FORMAT, spec.PLATFORM, spec.SHELL):
-        assert values(complete.values_for(kind, "", None, sources()))
+        assert values(core.values_for(kind, "", None, sources()))
 
 
 # --- cobra protocol ---------------------------------------------------------------------------
@@ -284,8 +281,8 @@ def test_every_completer_kind_in_spec_is_handled() -> None:
 
 def cobra(*args: str, src: Sources | None = None) -> list[str]:
     out = io.StringIO()
-    assert complete.cobra_complete(list(args), stream=out, silence=False,
-                                   sources=src or sources()) == 0
+    assert cobra_adapter.cobra_complete(list(args), stream=out, silence=False,
+                                        sources=src or sources()) == 0
     return out.getvalue().splitlines()
 
 
@@ -304,8 +301,8 @@ def test_cobra_accepts_words_without_the_plugin_name() -> None:
 def test_cobra_lines_escape_tabs_and_drop_broken_candidates() -> None:
     answer = Answer([("table {{.A}}\t{{.B}}", "two\tcolumns\nhere"), ("bad\nvalue", ""),
                      ("", "empty")], 36)
-    assert complete.cobra_lines(answer, True) == ["table {{.A}}\\t{{.B}}\ttwo columns here",
-                                                  ":36"]
+    assert cobra_adapter.cobra_lines(answer, True) == [
+        "table {{.A}}\\t{{.B}}\ttwo columns here", ":36"]
 
 
 def test_cobra_digest_answer_keeps_order() -> None:
@@ -329,7 +326,7 @@ def test_an_engine_bug_is_an_error_directive_not_a_traceback(
     def broken(*args, **kwargs):
         raise ZeroDivisionError
 
-    monkeypatch.setattr(complete, "complete", broken)
+    monkeypatch.setattr(core, "complete", broken)
     assert cobra("__complete", "cghistory", "") == [":1"]
     assert capfd.readouterr().err == ""
 
@@ -352,7 +349,7 @@ WORDBREAKS = " \t\n\"'><=;|&(:"
     ],
 )
 def test_split_line_like_argcomplete(line: str, expected: tuple) -> None:
-    assert complete.split_line(line, WORDBREAKS) == expected
+    assert argcomplete_adapter.split_line(line, WORDBREAKS) == expected
 
 
 def ac(line: str, shell: str = "bash", src: Sources | None = None, **extra: str) -> list[str]:
@@ -363,7 +360,8 @@ def ac(line: str, shell: str = "bash", src: Sources | None = None, **extra: str)
     if shell == "fish":
         env.update(_ARGCOMPLETE_IFS="\n", _ARGCOMPLETE_DFS="\t")
     out = io.StringIO()
-    assert complete.argcomplete_complete(env, out, silence=False, sources=src or sources()) == 0
+    assert argcomplete_adapter.argcomplete_complete(env, out, silence=False,
+                                                    sources=src or sources()) == 0
     text = out.getvalue()
     return text.split(env.get("_ARGCOMPLETE_IFS", "\013")) if text else []
 
@@ -416,22 +414,7 @@ def test_argcomplete_honours_the_start_word_and_the_cursor() -> None:
     assert got == ["pull"]
 
 
-# --- settings ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("python, node  go", ["python", "node", "go"]),
-        ('["python", "cgr.dev/acme/app:1"]', ["python", "cgr.dev/acme/app:1"]),
-        (["python", " node "], ["python", "node"]),
-        ("", []),
-        (None, []),
-        ("[python, node]", ["python", "node"]),
-    ],
-)
-def test_configured_images_as_string_or_list(value: object, expected: list[str]) -> None:
-    assert complete.split_list(value) == expected
+# --- settings (resolved in docker_cghistory.settings: tests/unit/test_settings.py) ----------
 
 
 def test_configured_images_come_from_the_docker_config(_isolated: Path) -> None:
@@ -442,18 +425,17 @@ def test_configured_images_come_from_the_docker_config(_isolated: Path) -> None:
     assert ("node:20", "configured image") in answer.candidates
 
 
-def test_defaults_order_flags_env_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = {"registry": "settings.example", "org": "settings-org"}
-    assert Defaults(settings=settings).registry == "settings.example"
-    monkeypatch.setenv("CGHISTORY_REGISTRY", "env.example")
-    assert Defaults(settings=settings).registry == "env.example"
-    assert Defaults({"registry": ["flag.example"]}, settings).registry == "flag.example"
-    assert Defaults(settings={}).org == "chainguard"
-
-
-def test_a_broken_docker_config_is_no_settings(_isolated: Path) -> None:
+def test_a_broken_docker_config_is_no_settings_not_a_failed_tab(_isolated: Path) -> None:
     (_isolated / "docker" / "config.json").write_text('{"plugins": {"cghistory": ')
-    assert Defaults().settings == {}
+    src = Sources(background=False, fetcher=FakeFetcher())
+    assert src.settings.config == {}
+    assert "list" in values(run("", src))
+
+
+def test_flags_on_the_line_win_over_settings() -> None:
+    src = sources(settings={"registry": "settings.example"})
+    run("--registry flag.example python:", src)
+    assert src.settings.registry == "flag.example"
 
 
 def test_split_reference_agrees_with_the_parser() -> None:
@@ -462,55 +444,55 @@ def test_split_reference_agrees_with_the_parser() -> None:
     for text in ("python", "python:3.12", "chainguard/python", "foo.com/chainguard-base:1",
                  "localhost:5000/a/b:c", "cgr.dev/chainguard/python", "127.0.0.1:5000/x"):
         ref = parse_cli(text)
-        host, repository, tag = complete.split_reference(text, "cgr.dev", "chainguard")
+        host, repository, tag = core.split_reference(text, "cgr.dev", "chainguard")
         assert (host, repository, tag or "latest") == (ref.registry, ref.repository, ref.tag)
-    assert complete.split_reference("Python", "cgr.dev", "chainguard") is None
-    assert complete.split_reference("python@sha256:abc", "cgr.dev", "chainguard") is None
+    assert core.split_reference("Python", "cgr.dev", "chainguard") is None
+    assert core.split_reference("python@sha256:abc", "cgr.dev", "chainguard") is None
 
 
 # --- the cache --------------------------------------------------------------------------------
 
 
 def test_completion_cache_lives_under_the_cache_folder() -> None:
-    assert complete.cache_folder() == os.path.join(cache.cache_dir(), "complete")
+    assert store.cache_folder() == os.path.join(cache.cache_dir(), "complete")
 
 
 def test_entry_round_trip_and_key_check() -> None:
-    complete.write_entry("tags", "cgr.dev/chainguard/python", ["a", "b"])
-    lines, age = complete.read_entry("tags", "cgr.dev/chainguard/python")
+    store.write_entry("tags", "cgr.dev/chainguard/python", ["a", "b"])
+    lines, age = store.read_entry("tags", "cgr.dev/chainguard/python")
     assert lines == ["a", "b"] and 0 <= age < 5
-    assert complete.read_entry("tags", "cgr.dev/chainguard/node") is None
-    path = Path(complete._entry_path("tags", "cgr.dev/chainguard/python"))
+    assert store.read_entry("tags", "cgr.dev/chainguard/node") is None
+    path = Path(store.entry_path("tags", "cgr.dev/chainguard/python"))
     assert path.stat().st_mode & 0o777 == 0o600
-    assert Path(complete.cache_folder()).stat().st_mode & 0o777 == 0o700
+    assert Path(store.cache_folder()).stat().st_mode & 0o777 == 0o700
     path.write_text("cghistory-completion 1\tsomething/else\na\n")  # a name collision
-    assert complete.read_entry("tags", "cgr.dev/chainguard/python") is None
+    assert store.read_entry("tags", "cgr.dev/chainguard/python") is None
     path.write_text("cghistory-completion 1\tcgr.dev/chainguard/python\na")  # cut short
-    assert complete.read_entry("tags", "cgr.dev/chainguard/python") is None
+    assert store.read_entry("tags", "cgr.dev/chainguard/python") is None
 
 
 def test_file_names_are_bounded_and_distinct() -> None:
     long_a, long_b = "h/" + "a" * 400 + "x", "h/" + "a" * 400 + "y"
-    assert complete._file_name(long_a) != complete._file_name(long_b)
-    assert len(complete._file_name(long_a)) < 120
+    assert store._file_name(long_a) != store._file_name(long_b)
+    assert len(store._file_name(long_a)) < 120
 
 
 def test_fresh_cache_answers_without_the_registry() -> None:
-    complete.write_entry("tags", "cgr.dev/chainguard/python", ["cached"])
+    store.write_entry("tags", "cgr.dev/chainguard/python", ["cached"])
     fetcher = FakeFetcher(tags={("cgr.dev", "chainguard/python"): ["fresh"]})
     assert values(run("python:", sources(fetcher=fetcher))) == ["python:cached"]
     assert fetcher.calls == []
 
 
 def test_expired_cache_is_refreshed_and_kept_when_the_registry_fails() -> None:
-    complete.write_entry("tags", "cgr.dev/chainguard/python", ["old"])
-    path = complete._entry_path("tags", "cgr.dev/chainguard/python")
-    os.utime(path, (time.time() - complete.TTL - 10,) * 2)
+    store.write_entry("tags", "cgr.dev/chainguard/python", ["old"])
+    path = store.entry_path("tags", "cgr.dev/chainguard/python")
+    os.utime(path, (time.time() - source_module.TTL - 10,) * 2)
     failing = FakeFetcher(error=OSError("down"))
     assert values(run("python:", sources(fetcher=failing))) == ["python:old"]
     fetcher = FakeFetcher(tags={("cgr.dev", "chainguard/python"): ["new"]})
     assert values(run("python:", sources(fetcher=fetcher))) == ["python:new"]
-    assert complete.read_entry("tags", "cgr.dev/chainguard/python")[0] == ["new"]
+    assert store.read_entry("tags", "cgr.dev/chainguard/python")[0] == ["new"]
 
 
 def test_a_slow_registry_is_abandoned_within_the_budget() -> None:
@@ -522,8 +504,8 @@ def test_a_slow_registry_is_abandoned_within_the_budget() -> None:
 
 
 def test_builds_from_the_cache_are_sorted_and_validated() -> None:
-    complete.write_entry("builds", "cgr.dev/chainguard/python:latest",
-                         [f"{NOW - 100} {DIGESTS[0]}", "garbage", f"{NOW} {DIGESTS[1]}"])
+    store.write_entry("builds", "cgr.dev/chainguard/python:latest",
+                      [f"{NOW - 100} {DIGESTS[0]}", "garbage", f"{NOW} {DIGESTS[1]}"])
     src = sources(fetcher=FakeFetcher(error=OSError()))
     assert values(run("pull python --digest ", src)) == [DIGESTS[1], DIGESTS[0]]
 
@@ -531,8 +513,8 @@ def test_builds_from_the_cache_are_sorted_and_validated() -> None:
 def _hammer(folder: str, worker: int, rounds: int) -> None:
     os.environ["XDG_CACHE_HOME"] = folder
     for round_ in range(rounds):
-        complete.write_entry("tags", "shared", [f"w{worker}-r{round_}-{i}" for i in range(300)])
-        complete.remember_reference(f"image-{worker}-{round_}")
+        store.write_entry("tags", "shared", [f"w{worker}-r{round_}-{i}" for i in range(300)])
+        store.remember_reference(f"image-{worker}-{round_}")
 
 
 def test_concurrent_writers_never_tear_a_file(_isolated: Path) -> None:
@@ -543,22 +525,22 @@ def test_concurrent_writers_never_tear_a_file(_isolated: Path) -> None:
         worker.start()
     seen = 0
     while any(worker.is_alive() for worker in workers):
-        found = complete.read_entry("tags", "shared")
+        found = store.read_entry("tags", "shared")
         if found is not None:
             lines = found[0]
             assert len(lines) == 300
             prefix = lines[0].rsplit("-", 1)[0]
             assert all(line.startswith(prefix + "-") for line in lines)
             seen += 1
-        recent = complete.read_entry("lists", "recent")
+        recent = store.read_entry("lists", "recent")
         if recent is not None:
             assert all(line.startswith("image-") for line in recent[0])
     for worker in workers:
         worker.join()
         assert worker.exitcode == 0
-    assert complete.read_entry("tags", "shared") is not None
+    assert store.read_entry("tags", "shared") is not None
     assert seen > 0
-    leftovers = [p for p in Path(complete.cache_folder()).rglob("*.tmp")]
+    leftovers = [p for p in Path(store.cache_folder()).rglob("*.tmp")]
     assert leftovers == []
 
 
@@ -567,20 +549,20 @@ def test_concurrent_writers_never_tear_a_file(_isolated: Path) -> None:
 
 def test_remember_reference_keeps_the_newest_first_without_repeats() -> None:
     for text in ("python", "node:20", "python", " go ", "x@sha256:abc", "bad name", ""):
-        complete.remember_reference(text)
-    assert complete.read_entry("lists", "recent")[0] == ["go", "python", "node:20"]
-    for number in range(complete.RECENT_MAX + 10):
-        complete.remember_reference(f"image{number}")
-    recent = complete.read_entry("lists", "recent")[0]
-    assert len(recent) == complete.RECENT_MAX and recent[0] == f"image{complete.RECENT_MAX + 9}"
+        store.remember_reference(text)
+    assert store.read_entry("lists", "recent")[0] == ["go", "python", "node:20"]
+    for number in range(store.RECENT_MAX + 10):
+        store.remember_reference(f"image{number}")
+    recent = store.read_entry("lists", "recent")[0]
+    assert len(recent) == store.RECENT_MAX and recent[0] == f"image{store.RECENT_MAX + 9}"
 
 
 def test_remember_reference_never_raises(_isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = _isolated / "file"
     blocker.write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))  # a file where a folder should be
-    complete.remember_reference("python")
-    complete.remember_builds("cgr.dev", "chainguard/python", "latest", [object()])
+    store.remember_reference("python")
+    store.remember_builds("cgr.dev", "chainguard/python", "latest", [object()])
 
 
 def test_remember_builds_seeds_digest_completion() -> None:
@@ -589,7 +571,7 @@ def test_remember_builds_seeds_digest_completion() -> None:
 
     builds = [Build(parse_timestamp("2024-06-02T00:00:00Z"), DIGESTS[1]),
               Build(parse_timestamp("2024-06-01T00:00:00Z"), DIGESTS[0])]
-    complete.remember_builds("cgr.dev", "chainguard/python", "latest", builds)
+    store.remember_builds("cgr.dev", "chainguard/python", "latest", builds)
     src = sources(fetcher=FakeFetcher(error=OSError()))
     answer = run("pull python --digest ", src)
     assert values(answer) == [DIGESTS[1], DIGESTS[0]]
@@ -597,11 +579,11 @@ def test_remember_builds_seeds_digest_completion() -> None:
 
 
 def test_local_images_of_history_registries_only_shortened_when_default() -> None:
-    complete.refresh_local_images(lambda: [
+    source_module.refresh_local_images(lambda: [
         "cgr.dev/chainguard/python:latest", "cgr.dev/acme/app:1", "python:3.12",
         "docker.io/library/redis:7", "registry.local:5000/team/tool:v1",
     ])
-    complete.remember_reference("registry.local:5000/team/other:v2")
+    store.remember_reference("registry.local:5000/team/other:v2")
     answer = run("")
     got = dict(answer.candidates)
     assert got["python:latest"] == "local image"
@@ -611,18 +593,18 @@ def test_local_images_of_history_registries_only_shortened_when_default() -> Non
 
 
 def test_an_engine_that_does_not_answer_gives_an_empty_list() -> None:
-    complete.refresh_local_images(lambda: None)
-    assert complete.read_entry("lists", "local")[0] == []
+    source_module.refresh_local_images(lambda: None)
+    assert store.read_entry("lists", "local")[0] == []
 
 
 def test_background_refresh_is_rate_limited(monkeypatch: pytest.MonkeyPatch) -> None:
     forks: list[int] = []
     monkeypatch.delenv("CGHISTORY_NO_BACKGROUND")
     monkeypatch.setattr(os, "fork", lambda: forks.append(1) or 1)  # pretend: the parent side
-    complete._maybe_refresh_local(time.time())
-    complete._maybe_refresh_local(time.time())
+    source_module._maybe_refresh_local(time.time())
+    source_module._maybe_refresh_local(time.time())
     assert forks == [1]
-    complete._maybe_refresh_local(time.time() + complete.LOCAL_REFRESH + 1)
+    source_module._maybe_refresh_local(time.time() + source_module.LOCAL_REFRESH + 1)
     assert forks == [1, 1]
 
 
@@ -642,7 +624,7 @@ def test_credential_helpers_get_half_the_budget(monkeypatch: pytest.MonkeyPatch)
         return "user", "secret"
 
     monkeypatch.setattr(credentials, "call_helper", helper)
-    client = complete.Fetcher(Defaults(settings={}))._client("cgr.dev", 0.4)
+    client = source_module.Fetcher(Settings(config={}))._client("cgr.dev", 0.4)
     assert client.credential.username == "user"
     assert seen == [0.2]
 
@@ -652,7 +634,7 @@ def test_fetcher_reads_the_newest_builds_through_the_registry_client(
     from docker_cghistory import credentials
 
     monkeypatch.setattr(credentials, "call_helper", credentials.call_helper)  # restored after
-    fetcher = complete.Fetcher(Defaults(settings={}))
+    fetcher = source_module.Fetcher(Settings(config={}))
     builds = fetcher.builds("cgr.dev", "chainguard/python", "latest", 1.0)
     history = cgr.histories[("chainguard/python", "latest")]
     assert [digest for _, digest in builds] == [entry["digest"] for entry in reversed(history)]
@@ -705,15 +687,25 @@ sys.stdout.write(out.getvalue() + "MODULES " + " ".join(sorted(set(sys.modules) 
 """
 
 
-def test_a_cached_answer_imports_nothing_heavy() -> None:
-    complete.write_entry("builds", "cgr.dev/chainguard/python:latest",
-                         [f"{stamp} {digest}" for stamp, digest in oldest_first_builds()])
+@pytest.mark.parametrize("config", [None, '{"auths": {"cgr.dev": {"auth": "eDp5"}}}'],
+                         ids=["no-config", "config-without-plugin-settings"])
+def test_a_cached_answer_imports_nothing_heavy(_isolated: Path, config: str | None) -> None:
+    if config is not None:  # the byte search must spare these users the json import
+        (_isolated / "docker" / "config.json").write_text(config)
+    store.write_entry("builds", "cgr.dev/chainguard/python:latest",
+                      [f"{stamp} {digest}" for stamp, digest in oldest_first_builds()])
     result = entry(["__complete", "cghistory", "pull", "python", "--digest", ""], code=IMPORTS)
     answer, _, modules = result.stdout.partition("MODULES ")
     assert answer.splitlines()[0].startswith(DIGESTS[-1])
+    imported = set(modules.split())
     heavy = {"requests", "docker", "argparse", "json", "hashlib", "argcomplete", "urllib3",
              "datetime", "typing", "dataclasses"}
-    assert {name.split(".")[0] for name in modules.split()} & heavy == set()
+    assert {name.split(".")[0] for name in imported} & heavy == set()
+    # The settings were resolved (default registry and org) without the full path's modules.
+    assert {"docker_cghistory.settings", "docker_cghistory.complete.store"} <= imported
+    full_path = {"context", "reference", "registry", "credentials", "errors", "cli"}
+    assert {f"docker_cghistory.{name}" for name in full_path} & imported == set()
+    assert "docker_cghistory.complete.argcomplete_adapter" not in imported
 
 
 def test_argcomplete_entry_point_writes_to_fd_8_only(tmp_path: Path) -> None:

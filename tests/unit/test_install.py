@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from docker_cghistory import complete
+import docker_cghistory
 from docker_cghistory.commands import install
 
-PACKAGE = Path(complete.__file__).resolve().parent
+PACKAGE = Path(docker_cghistory.__file__).resolve().parent
 TRAPS = ("json", "re", "base64", "argparse", "sitecustomize", "usercustomize")
 
 
@@ -37,7 +37,7 @@ def test_install_precompiles_the_package(tmp_path: Path) -> None:
     # A copy, so the test never deletes anything inside the checkout.
     copy = tmp_path / "docker_cghistory"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    compiled = Path(importlib.util.cache_from_source(str(copy / "complete.py")))
+    compiled = Path(importlib.util.cache_from_source(str(copy / "complete" / "core.py")))
     assert not compiled.exists()
     install.precompile(str(tmp_path))
     assert compiled.exists()

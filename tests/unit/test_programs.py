@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_cghistory import complete
+from docker_cghistory.complete import sources
 from docker_cghistory.programs import find_program, is_plain_name, search_path
 from docker_cghistory.testcommand import CannotRun, run_command
 
@@ -138,7 +138,7 @@ def test_completion_never_runs_a_docker_from_the_current_folder(
         cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     program(cwd, "docker", "echo evil:latest")
     monkeypatch.setenv("PATH", ":.:bin")
-    assert complete._docker_images(timeout=5) is None
+    assert sources._docker_images(timeout=5) is None
     assert not (cwd / "docker.ran").exists()
 
 
@@ -147,7 +147,7 @@ def test_completion_runs_docker_from_an_absolute_path_entry(
     program(cwd, "docker", "echo evil:latest")
     program(tmp_path / "tools", "docker", "echo cgr.dev/chainguard/go:latest")
     monkeypatch.setenv("PATH", f":{tmp_path / 'tools'}")
-    assert complete._docker_images(timeout=5) == ["cgr.dev/chainguard/go:latest"]
+    assert sources._docker_images(timeout=5) == ["cgr.dev/chainguard/go:latest"]
     assert not (cwd / "docker.ran").exists()
 
 
