@@ -8,7 +8,13 @@ Why it looks like this:
 - Retries are bounded (429/502/503/504, resets, timeouts) and honour ``Retry-After``.
 - Registry answers are untrusted: size-capped, validated, never echoed raw.
 - Tokens go only to the registry host they were issued for; ``requests`` strips the
-  ``Authorization`` header when a redirect leaves the host.
+  ``Authorization`` header when a redirect leaves the host, and a ``Link`` to the next page of
+  tags is followed only on the registry's own scheme, host and port.
+- TLS trust and proxies follow docker, not ``requests``: ``tls.ssl_context_for`` (certs.d, the
+  system store, the user's CA variables) and ``proxy.select`` (HTTPS_PROXY, NO_PROXY as Go
+  reads them) are applied by our own transport adapter, for every hop of a redirect too.
+- Failures that a retry cannot fix fail at once: an untrusted certificate, a TLS handshake
+  refused, a proxy that refuses us; DNS failures get one retry.
 ``requests`` is imported when the first request is made, not when this module is imported.
 """
 
@@ -26,9 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
-from . import cache, history, log
+from . import cache, history, log, proxy, tls
 from .credentials import ANONYMOUS, Credential
 from .errors import AuthError, NotFoundError, RegistryError, sanitize
 from .history import Build, Window
@@ -54,6 +60,10 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 TOKEN_MARGIN = 30.0
 DEFAULT_TOKEN_LIFETIME = 60.0
 MAX_PARALLEL = 8
+# A registry whose Link headers never end (or loop) is cut off after this many tag pages.
+MAX_TAG_PAGES = 100
+# Attempts for failures that are seldom transient: DNS, a proxy that times out or resets.
+FEW_ATTEMPTS = 2
 # Connections opened ahead when the size of a history is unknown (2000-3000 builds need 3).
 PREWARM_UNKNOWN = 2
 PUBLIC_CATALOG_TAGS = ("latest", "latest-dev")
@@ -65,6 +75,7 @@ MANIFEST_TYPES = ", ".join(
         "application/vnd.docker.distribution.manifest.v2+json",
     ]
 )
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHALLENGE_PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 
@@ -128,14 +139,165 @@ def parse_retry_after(value: str, now: float | None = None) -> float | None:
     return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
 
 
-def _connection_failure(error: BaseException) -> str:
+def _causes(error: BaseException) -> list[BaseException]:
+    """``error`` and all it wraps, breadth first: requests → urllib3 → ssl/socket errors.
+
+    Why: the words of the exceptions hold URLs, not the cause; the types further down say
+    whether a retry can help (a refused certificate cannot, a reset may).
+    """
+    found: list[BaseException] = []
+    queue = [error]
+    while queue and len(found) < 32:
+        current = queue.pop(0)
+        if any(current is seen for seen in found):
+            continue
+        found.append(current)
+        wrapped = (current.__cause__, current.__context__, getattr(current, "reason", None),
+                   *current.args)
+        queue.extend(item for item in wrapped if isinstance(item, BaseException))
+    return found
+
+
+def _has(causes: list[BaseException], *names: str) -> bool:
+    """Whether a cause is of a class named ``names`` (urllib3 1.x lacks some of them)."""
+    return any(klass.__name__ in names for cause in causes for klass in type(cause).__mro__)
+
+
+def _connection_failure(causes: list[BaseException]) -> str:
     """What went wrong with a connection, in words (the exception text holds URLs, not this)."""
-    text = repr(error)
-    if "NameResolution" in text or "Name or service not known" in text or "getaddrinfo" in text:
+    text = " ".join(repr(cause) for cause in causes)
+    if _has(causes, "gaierror", "NameResolutionError") or "Name or service not known" in text:
         return "cannot resolve the host name (DNS)"
-    if "Connection refused" in text or "ConnectionRefused" in text:
+    if _has(causes, "ConnectionRefusedError") or "Connection refused" in text:
         return "connection refused"
     return "connection failed or was reset"
+
+
+# OpenSSL's X509_V_ERR_* codes a user can act on, in words.
+_VERIFY_REASONS = {
+    2: "unknown authority", 18: "unknown authority", 19: "unknown authority",
+    20: "unknown authority", 21: "unknown authority", 9: "not yet valid", 10: "expired",
+    23: "revoked",
+}
+_WRONG_NAME = (62, 64)  # hostname, IP address mismatch
+
+
+def _verify_reason(causes: list[BaseException], host: str) -> str | None:
+    """Why a certificate was refused, or ``None`` when no certificate check failed."""
+    import ssl
+
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            code = getattr(cause, "verify_code", None)
+            if code in _WRONG_NAME:
+                return f"wrong name: the certificate is not valid for {sanitize(host)}"
+            if code in _VERIFY_REASONS:
+                return _VERIFY_REASONS[code]
+            message = getattr(cause, "verify_message", None) or getattr(cause, "reason", None)
+            return sanitize(message or "verification failed", limit=80)
+        if type(cause).__name__ == "CertificateError":  # urllib3's own host name check
+            return f"wrong name: the certificate is not valid for {sanitize(host)}"
+    return None
+
+
+def _tls_reason(causes: list[BaseException], target: str) -> str | None:
+    """A TLS failure other than a refused certificate, in words; ``None`` for none or an EOF.
+
+    An EOF or a zero-return in the middle of a handshake is a cut connection: retried.
+    """
+    import ssl
+
+    for cause in causes:
+        if not isinstance(cause, ssl.SSLError):
+            continue
+        if isinstance(cause, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return None
+        reason = str(getattr(cause, "reason", None) or "")
+        if "EOF" in reason or "EOF occurred" in str(cause):
+            return None
+        if "CERTIFICATE_REQUIRED" in reason or "PEER_DID_NOT_RETURN" in reason:
+            return _needs_client_certificate(target)
+        if reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "PACKET_LENGTH_TOO_LONG",
+                      "RECORD_LAYER_FAILURE"):
+            return "the server does not speak TLS on this port"
+        if "PROTOCOL_VERSION" in reason or reason == "UNSUPPORTED_PROTOCOL":
+            return "no TLS version in common"
+        return sanitize(reason.lower().replace("_", " ") or "unknown error", limit=80)
+    return None
+
+
+def _needs_client_certificate(target: str) -> str:
+    return (f"the server requires a client certificate; put it in "
+            f"{tls.SYSTEM_CERTS_D}/{sanitize(target)}/client.cert and client.key")
+
+
+def _host_with_port(host: str, port: int | None) -> str:
+    """``host[:port]`` as a URL writes it (IPv6 in brackets): the certs.d folder name."""
+    host = f"[{host}]" if ":" in host else host
+    return host if port is None else f"{host}:{port}"
+
+
+def _target(url: str) -> tuple[str, str]:
+    """(``host[:port]``, host) of ``url``, without user-info."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "(invalid address)", ""
+    return _host_with_port(host, port), host
+
+
+_TRANSPORT: type | None = None
+
+
+def _transport(**options: Any) -> Any:
+    """Our ``HTTPAdapter``: docker's TLS trust and proxy rules on every request and redirect.
+
+    Defined on first use because ``requests`` is imported lazily.
+    """
+    global _TRANSPORT
+    if _TRANSPORT is None:
+        from requests.adapters import HTTPAdapter
+
+        class DockerTransport(HTTPAdapter):
+            def send(self, request: Any, stream: bool = False, timeout: Any = None,
+                     verify: Any = True, cert: Any = None, proxies: Any = None) -> Any:
+                # Chosen here, per hop, so a redirect to another host gets its own decision.
+                route = proxy.select(request.url or "")
+                scheme = urlsplit(request.url or "").scheme.lower()
+                return super().send(request, stream=stream, timeout=timeout, verify=True,
+                                    cert=None, proxies={scheme: route.url} if route else {})
+
+            def build_connection_pool_key_attributes(
+                self, request: Any, verify: Any, cert: Any = None,
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
+                host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+                    request, True, None)
+                if host_params.get("scheme") == "https":
+                    # One pool per host and context; no ca_certs, which urllib3 would load
+                    # into the shared context on every connection.
+                    name = _host_with_port(host_params["host"], host_params.get("port"))
+                    pool_kwargs = {"cert_reqs": "CERT_REQUIRED",
+                                   "ssl_context": tls.ssl_context_for(name)}
+                return host_params, pool_kwargs
+
+            def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+                # requests points every pool at certifi (verify=True), which would put
+                # certifi back into a context built to leave it out (REQUESTS_CA_BUNDLE...).
+                if url.lower().startswith("https"):
+                    conn.cert_reqs = "CERT_REQUIRED"
+                    conn.ca_certs = None
+                    conn.ca_cert_dir = None
+
+            def proxy_manager_for(self, proxy_url: str, **proxy_kwargs: Any) -> Any:
+                if proxy_url not in self.proxy_manager and proxy_url.lower().startswith(
+                        "https://"):
+                    name = proxy.Proxy(proxy_url, "").host_with_port
+                    proxy_kwargs["proxy_ssl_context"] = tls.ssl_context_for(name)
+                return super().proxy_manager_for(proxy_url, **proxy_kwargs)
+
+        _TRANSPORT = DockerTransport
+    return _TRANSPORT(**options)
 
 
 class _TooSlow(Exception):
@@ -210,6 +372,13 @@ class RegistryClient:
         self._probe = threading.Lock()
         self._tokens: dict[str, str] = {}
         self._challenge: Challenge | None = None
+        # Connections to open once the registry has answered (its certificate is trusted).
+        self._warm = threading.Lock()
+        self._answered = False
+        self._prewarm_pending = 0
+        # host[:port] → the one-line failure no retry can fix, given again without a request
+        # to threads that were waiting for the first answer.
+        self._fatal: dict[str, str] = {}
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -225,15 +394,16 @@ class RegistryClient:
         with self._lock:
             if self._session is None:
                 import requests
-                from requests.adapters import HTTPAdapter
 
                 session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=MAX_PARALLEL * 2)
+                adapter = _transport(pool_connections=4, pool_maxsize=MAX_PARALLEL * 2)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 session.headers["User-Agent"] = USER_AGENT
-                # Proxies from the environment apply; ~/.netrc must not, or requests would put
-                # its Basic credentials in place of every token.
+                # requests must not read the environment: REQUESTS_CA_BUNDLE would replace the
+                # certs.d trust, its NO_PROXY matching has gaps (the adapter applies docker's
+                # rules), and ~/.netrc would put Basic credentials in place of every token.
+                session.trust_env = False
                 session.auth = _no_auth
                 self._session = session
             return self._session
@@ -252,15 +422,25 @@ class RegistryClient:
         data: dict[str, str] | None = None,
         what: str,
     ) -> Answer:
-        """One logical request with bounded retries; transport failures become one line."""
+        """One logical request with bounded retries; transport failures become one line.
+
+        Failures a retry cannot fix (an untrusted certificate, a refused handshake, a proxy
+        that refuses us) fail at once; DNS failures get one retry; the rest the full count.
+        """
         import requests
 
         session = self._http()
         shown = urlsplit(url).path
+        route = proxy.select(url)
+        origin = _target(url)[0]
+        if origin in self._fatal:
+            raise RegistryError(self._fatal[origin])
         delay = 0.5
         timeouts = 0
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
+            final: str | None = None
+            limit = self.attempts
             try:
                 response = session.request(
                     method, url, headers=headers, params=params, data=data,
@@ -270,9 +450,6 @@ class RegistryClient:
                     answer = self._read(response)
                 finally:
                     response.close()
-            except requests.exceptions.Timeout:
-                failure = f"timed out after {self.timeout[1]:g}s"
-                timeouts += 1
             except _TooSlow:
                 failure = (f"timed out: the answer took more than "
                            f"{self.timeout[1] * ANSWER_TIMEOUTS:g}s")
@@ -281,22 +458,28 @@ class RegistryClient:
                 raise RegistryError(
                     f"registry {self.registry} sent a malformed answer for the {what}"
                 ) from None
-            except (requests.exceptions.ConnectionError,
-                    requests.exceptions.ChunkedEncodingError) as error:
-                failure = _connection_failure(error)
             except requests.exceptions.TooManyRedirects:
                 raise RegistryError(
                     f"registry {self.registry} redirects the {what} in a loop"
                 ) from None
+            except requests.exceptions.InvalidProxyURL:
+                raise RegistryError(
+                    f"invalid proxy address {route.shown if route else ''}"
+                    f"{f' (from {route.source})' if route else ''}"
+                ) from None
             except requests.exceptions.InvalidURL:
                 raise RegistryError(f"invalid registry address {sanitize(self.registry)}") from None
             except requests.exceptions.RequestException as error:
-                failure = f"request failed ({type(error).__name__})"
+                failure, limit, final = self._transport_problem(error, url, route, what)
+                if isinstance(error, requests.exceptions.Timeout) and final is None:
+                    timeouts += 1
             else:
                 log.debug(
                     f"{method} {shown} {params or ''} -> {answer.status} "
                     f"({len(answer.body)} bytes, {time.monotonic() - started:.3f}s)"
                 )
+                if not self._answered and url.startswith(self.base):
+                    self._registry_answered()
                 if answer.status not in RETRY_STATUSES or attempt == self.attempts:
                     return answer
                 wait = parse_retry_after(answer.header("retry-after"))
@@ -311,8 +494,12 @@ class RegistryClient:
                 self._sleep(delay * (1 + random.random() * 0.1))
                 delay = min(delay * 2, 8.0)
                 continue
-            log.debug(f"{method} {shown}: {failure} (attempt {attempt}/{self.attempts})")
-            if attempt == self.attempts or timeouts >= MAX_TIMEOUTS:
+            log.debug(f"{method} {shown}: {failure} "
+                      f"(attempt {attempt}/{min(limit, self.attempts)})")
+            if final is not None and (attempt >= limit or attempt == self.attempts):
+                self._fatal[origin] = final
+                raise RegistryError(final)
+            if attempt == self.attempts or timeouts >= MAX_TIMEOUTS or attempt >= limit:
                 break
             self._sleep(delay * (1 + random.random() * 0.1))
             delay = min(delay * 2, 8.0)
@@ -320,6 +507,111 @@ class RegistryClient:
             f"registry {self.registry} unreachable for the {what}: {failure} "
             f"({attempt} attempt{'s' if attempt != 1 else ''})"
         )
+
+    def _transport_problem(
+        self, error: BaseException, url: str, route: proxy.Proxy | None, what: str,
+    ) -> tuple[str, int, str | None]:
+        """(the failure in words, the attempts worth making, a final one-line message or None).
+
+        With a final message the request fails with it once the attempts are spent; without,
+        the generic "unreachable" line follows the normal retries.
+        """
+        import requests
+
+        request = getattr(error, "request", None)
+        target, host = _target(getattr(request, "url", None) or url)
+        causes = _causes(error)
+        connecting = _has(causes, "NewConnectionError", "ConnectTimeoutError",
+                          "ConnectionRefusedError") or isinstance(
+            error, requests.exceptions.ConnectTimeout)
+        tunnel = any("Tunnel connection failed" in str(cause) for cause in causes)
+        if route is not None and (
+                isinstance(error, (requests.exceptions.ProxyError,
+                                   requests.exceptions.InvalidSchema))
+                or connecting or tunnel):
+            # With a proxy we only ever connect to the proxy: a connect failure is its own,
+            # and so is a refused CONNECT.
+            return self._proxy_problem(error, causes, route, target)
+        why = _verify_reason(causes, host)
+        if why is not None:
+            who = (f"registry {self.registry}" if target == self.registry
+                   else f"registry {self.registry}: the host {target}")
+            return "certificate not trusted", 1, (
+                f"{who}: certificate not trusted ({why}); to trust a private CA, put it in "
+                f"{tls.certs_d_hint(target)}"
+            )
+        tls_reason = _tls_reason(causes, target)
+        if (tls_reason is not None or _has(causes, "SSLEOFError", "SSLZeroReturnError",
+                                           "ConnectionResetError", "RemoteDisconnected")) and (
+                tls.missing_client_certificate(host, target)):
+            # The server asked for a client certificate and certs.d has none: whatever the
+            # words (a TLS 1.2 "handshake failure", a TLS 1.3 connection cut), that is why.
+            tls_reason = _needs_client_certificate(target)
+        if tls_reason is not None:
+            return "TLS handshake failed", 1, f"TLS handshake with {target} failed ({tls_reason})"
+        via = f" (via proxy {route.shown})" if route is not None else ""
+        if isinstance(error, requests.exceptions.Timeout):
+            return f"timed out after {self.timeout[1]:g}s{via}", self.attempts, None
+        failure = _connection_failure(causes)
+        if failure.startswith("cannot resolve"):
+            if host == host_name(self.registry).strip("[]"):
+                final = f"cannot resolve registry host {sanitize(host)} (DNS)"
+            else:
+                final = (f"cannot resolve host {sanitize(host)} (DNS) for the {what} of "
+                         f"registry {self.registry}")
+            return failure, FEW_ATTEMPTS, final
+        if isinstance(error, (requests.exceptions.ConnectionError,
+                              requests.exceptions.ChunkedEncodingError)) or failure != (
+                "connection failed or was reset"):
+            return failure + via, self.attempts, None
+        return f"request failed ({type(error).__name__}){via}", self.attempts, None
+
+    def _proxy_problem(
+        self, error: BaseException, causes: list[BaseException], route: proxy.Proxy,
+        target: str,
+    ) -> tuple[str, int, str | None]:
+        """A failure at the proxy: named by the proxy (never its user-info), not the registry."""
+        import requests
+
+        shown, source = route.shown, route.source
+        proxy_host = urlsplit(route.url).hostname or ""
+        why = _verify_reason(causes, proxy_host)
+        if why is not None:
+            return "proxy certificate not trusted", 1, (
+                f"proxy {shown}: certificate not trusted ({why}); to trust a private CA, put "
+                f"it in {tls.certs_d_hint(route.host_with_port)} (from {source})"
+            )
+        if isinstance(error, requests.exceptions.InvalidSchema):
+            return "unsupported proxy", 1, (
+                f"proxy {shown}: unsupported proxy scheme (from {source})")
+        if _has(causes, "gaierror", "NameResolutionError"):
+            return "proxy DNS", FEW_ATTEMPTS, (
+                f"cannot resolve proxy host {sanitize(proxy_host)} (DNS) (from {source})")
+        status = re.search(r"Tunnel connection failed: (\d{3})",
+                           " ".join(str(cause) for cause in causes))
+        if status:
+            code = int(status.group(1))
+            if code == 407:
+                return "proxy wants credentials", 1, (
+                    f"proxy {shown} asks for credentials (HTTP 407) to reach {target} "
+                    f"(from {source})")
+            return f"proxy answered HTTP {code}", FEW_ATTEMPTS if code >= 500 else 1, (
+                f"proxy {shown} refused to reach {target} (HTTP {code}) (from {source})")
+        if _has(causes, "ConnectionRefusedError") or "Connection refused" in repr(causes):
+            return "proxy refused", 1, (
+                f"proxy {shown} refused the connection to {target} (from {source})")
+        if _has(causes, "TimeoutError", "timeout", "ConnectTimeoutError") or isinstance(
+                error, requests.exceptions.Timeout):
+            return "proxy timed out", FEW_ATTEMPTS, (
+                f"proxy {shown} did not answer within {self.timeout[0]:g}s for {target} "
+                f"(from {source})")
+        tls_reason = _tls_reason(causes, route.host_with_port)
+        if tls_reason is not None:
+            return "proxy TLS handshake failed", 1, (
+                f"TLS handshake with proxy {shown} failed ({tls_reason}) (from {source})")
+        return "proxy connection failed", FEW_ATTEMPTS, (
+            f"proxy {shown} failed for {target}: connection failed or was reset "
+            f"(from {source})")
 
     def _read(self, response: requests.Response) -> Answer:
         declared = response.headers.get("Content-Length", "")
@@ -386,7 +678,7 @@ class RegistryClient:
 
     def _known_challenge(self) -> Challenge | None:
         if self._challenge is None and self.use_disk_cache:
-            entry = cache.read_json("realms", cache.key_name(self.registry), max_age=86400)
+            entry = cache.read_signed_json("realms", cache.key_name(self.registry), max_age=86400)
             if isinstance(entry, dict) and entry.get("scheme") == "bearer":
                 self._challenge = Challenge("bearer", str(entry.get("realm", "")),
                                             str(entry.get("service", "")))
@@ -395,17 +687,28 @@ class RegistryClient:
     def _remember_challenge(self, challenge: Challenge) -> None:
         self._challenge = challenge
         if self.use_disk_cache:
-            cache.write_json("realms", cache.key_name(self.registry), challenge.__dict__)
+            cache.write_signed_json("realms", cache.key_name(self.registry), challenge.__dict__)
 
     def _check_realm(self, realm: str) -> str:
+        """Refuse a realm that would send credentials in clear, or to a disguised host.
+
+        The decision is made on the parsed host name: ``http://localhost:1@evil.example/``
+        has the host ``evil.example``; any realm with user-info (``@``) is refused outright.
+        """
         try:
             parts = urlsplit(realm)
             parts.port  # noqa: B018 - raises ValueError on a malformed port
         except ValueError:
             parts = None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+        if (parts is None or parts.scheme not in ("http", "https") or not parts.netloc
+                or not parts.hostname):
             raise AuthError(f"registry {self.registry} advertised an invalid token realm")
-        if parts.scheme == "http" and not (self.plain_http or is_loopback(parts.netloc)):
+        if "@" in parts.netloc:
+            raise AuthError(
+                f"registry {self.registry} advertised a token realm with user-info "
+                "(user@host); refusing to send credentials there"
+            )
+        if parts.scheme == "http" and not (self.plain_http or is_loopback(parts.hostname)):
             raise AuthError(
                 f"registry {self.registry} advertised a token realm over plain HTTP; "
                 "refusing to send credentials there"
@@ -584,8 +887,25 @@ class RegistryClient:
         """Open connections for the parallel windows while the token dance is under way.
 
         Each costs a ``GET /v2/`` (the ping every client, docker included, sends first); on a
-        distant registry it saves a TCP and TLS handshake per window later.
+        distant registry it saves a TCP and TLS handshake per window later. They start once
+        the registry has answered a first request: a certificate that is not trusted, a
+        proxy that refuses, a host that does not resolve then cost one connection, not three.
         """
+        if connections <= 0:
+            return
+        with self._warm:
+            if not self._answered:
+                self._prewarm_pending = max(self._prewarm_pending, connections)
+                return
+        self._start_pings(connections)
+
+    def _registry_answered(self) -> None:
+        with self._warm:
+            self._answered = True
+            pending, self._prewarm_pending = self._prewarm_pending, 0
+        self._start_pings(pending)
+
+    def _start_pings(self, connections: int) -> None:
         if connections <= 0:
             return
         session = self._http()
@@ -664,11 +984,17 @@ class RegistryClient:
         return digest
 
     def tags(self, repository: str, limit: int = 1000) -> list[str]:
-        """The repository's tags (``tags/list``), following ``Link`` pages up to ``limit``."""
+        """The repository's tags (``tags/list``), following ``Link`` pages up to ``limit``.
+
+        A ``Link`` is resolved against the request URL (RFC 3986) and followed only on the
+        registry's own scheme, host and port: the token goes with every page.
+        """
         path = f"/v2/{repository}/tags/list"
         params: dict[str, str] | None = {"n": "1000"}
         found: list[str] = []
-        while path and len(found) < limit:
+        seen: set[str] = set()
+        while path and len(found) < limit and len(seen) < MAX_TAG_PAGES:
+            seen.add(path)
             answer = self._authorized("GET", path, repository, params=params, what="tag list")
             if answer.status != 200:
                 raise RegistryError(
@@ -678,10 +1004,31 @@ class RegistryClient:
             body = answer.json("tag list", self.registry)
             tags = body.get("tags") if isinstance(body, dict) else None
             found.extend(t for t in (tags or []) if isinstance(t, str))
-            link = re.match(r"<([^>]+)>", answer.header("link"))
-            path, params = (urlsplit(link.group(1))._replace(scheme="", netloc="").geturl()
-                            if link else ""), None
+            link = re.match(r"\s*<([^>]*)>", answer.header("link"))
+            path, params = (self._next_page(path, link.group(1)) if link else ""), None
+            if path in seen:
+                break
         return found[:limit]
+
+    def _next_page(self, path: str, link: str) -> str:
+        """The path (and query) of a ``Link`` target on this registry; anything else stops."""
+        home = urlsplit(self.base)
+        try:
+            target = urlsplit(urljoin(self.base + path, link.strip()))
+            same = (target.scheme == home.scheme and "@" not in target.netloc
+                    and target.hostname == home.hostname
+                    and (target.port or _DEFAULT_PORTS[target.scheme])
+                    == (home.port or _DEFAULT_PORTS[home.scheme]))
+        except (ValueError, KeyError):
+            same, target = False, None
+        if not same or target is None or not target.path.startswith("/"):
+            where = (_target(target.geturl())[0] if target is not None and target.hostname
+                     else "an invalid address")
+            raise RegistryError(
+                f"registry {self.registry} sent a link to the next page of tags on another "
+                f"host ({sanitize(where)}); refusing to follow it"
+            )
+        return target.path + (f"?{target.query}" if target.query else "")
 
     def engine_auth(self) -> dict[str, str] | None:
         """The ``auth_config`` docker-py passes to the engine for a pull (``None``: anonymous)."""

@@ -13,7 +13,7 @@ if [[ -n "${CI:-}" ]]; then
     export CI
 fi
 PYTHON="${PYTHON:-python3}"
-PACKAGES=(docker.io docker-registry busybox-static zsh fish tmux bash-completion pipx python3-venv)
+PACKAGES=(docker.io docker-registry busybox-static zsh fish tmux bash-completion pipx python3-venv ca-certificates)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -37,6 +37,7 @@ from tests.support.services import (  # noqa: E402
     start_dockerd,
     start_registry,
 )
+from tests.support.tls import TLS_HOST, TlsMaterial, hosts_entry, make_material  # noqa: E402
 
 BUILD_COUNT = 6
 
@@ -105,6 +106,20 @@ def builds(dockerd: Dockerd, registry: Registry, front: Front) -> Builds:
     )
     front.save_baseline()
     return Builds(repo, private_repo, tag, "1.36", digests, markers, history)
+
+
+@pytest.fixture(scope="session")
+def tls_host() -> Iterator[str]:
+    """A real host name (tests.support.tls.TLS_HOST) resolving to 127.0.0.1 through an
+    /etc/hosts line that is removed afterwards (root only; fails under CI, else skips)."""
+    with hosts_entry(TLS_HOST):
+        yield TLS_HOST
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory, tls_host: str) -> TlsMaterial:
+    """A CA made for this session, a server certificate for ``tls_host`` and a client pair."""
+    return make_material(tmp_path_factory.mktemp("tls"), tls_host)
 
 
 # --------------------------------------------------------------------------- docker client

@@ -65,6 +65,7 @@ import random
 import re
 import secrets
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -319,6 +320,14 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     front: Front
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Counted in the accepting thread, in accept order and before any TLS handshake: a
+        # client that gives up on the certificate still made a connection, and once a later
+        # connection has been answered, every earlier one is counted.
+        with self.front._lock:
+            self.front.connection_count += 1
+        super().process_request(request, client_address)
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up mid-answer is routine here (faults, timeouts); stay quiet.
         exc = sys.exc_info()[1]
@@ -336,8 +345,15 @@ class Front:
         config: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """``ssl_context`` (server side) serves HTTPS: each accepted connection is wrapped in
+        its handler thread, so a client that never finishes the handshake blocks nobody, and a
+        context with ``verify_mode = CERT_REQUIRED`` demands a client certificate. Bind to a
+        host *name* (``host=``) that the certificate names: ``url`` and the token realm use it.
+        """
         config = dict(config or {})
+        self.ssl_context = ssl_context
         self.upstream_url = upstream_url.rstrip("/") if upstream_url else None
         self._bind = (host, port)
         self._lock = threading.RLock()
@@ -425,7 +441,7 @@ class Front:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'https' if self.ssl_context is not None else 'http'}://{self.host}"
 
     def _server_host(self) -> str:
         host = self._bind[0]
@@ -642,18 +658,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---------------------------------------------------------- connection bookkeeping
     def setup(self) -> None:
-        super().setup()
         self.front = self.server.front
+        if self.front.ssl_context is not None:  # a failed handshake ends here, quietly
+            self.request = self.front.ssl_context.wrap_socket(self.request, server_side=True)
+        super().setup()
         self._fresh_connection = True
         with self.front._lock:
             self.front._connections.add(self.connection)
-            self.front.connection_count += 1
 
     def finish(self) -> None:
         with self.front._lock:
             self.front._connections.discard(self.connection)
         with contextlib.suppress(OSError):
             super().finish()
+        if self.front.ssl_context is not None:  # the server closes the plain socket it had
+            with contextlib.suppress(OSError):
+                self.connection.close()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

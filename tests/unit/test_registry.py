@@ -9,6 +9,7 @@ its 1000-record cap, and manifest HEADs. Every test can inspect the requests it 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import time
@@ -19,8 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import trustme
+import urllib3.util.connection
 
-from docker_cghistory import cache, log, registry
+from docker_cghistory import cache, log, registry, tls
 from docker_cghistory.credentials import ANONYMOUS, Credential
 from docker_cghistory.errors import AuthError, NotFoundError, RegistryError
 from docker_cghistory.history import Window
@@ -40,6 +43,18 @@ from .conftest import (
     TOKEN_PREFIX,
     FakeCgr,
     entries,
+)
+from .tlsfixtures import (
+    REGISTRY_NAME,
+    ConnectProxy,
+    FakeDNS,
+    TLSRegistry,
+    ca_files,
+    clear_trust_env,
+    client_files,
+    closed_port,
+    etc_certs_d,
+    install_fake_dns,
 )
 
 RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -648,3 +663,339 @@ def test_credential_resolved_lazily_once() -> None:
     assert calls == []
     assert c.credential is BASIC and c.credential is BASIC
     assert calls == [1]
+
+
+# --- TLS trust the way docker builds it (real TLS servers; see tests/unit/tlsfixtures.py) -------
+#
+# The registry is "registry.cghistory.test:PORT", resolved to 127.0.0.1 by a fake DNS: a
+# loopback name would be spoken to in plain HTTP. Connections are counted by the server.
+
+
+@pytest.fixture
+def user_machine(monkeypatch: pytest.MonkeyPatch) -> FakeDNS:
+    """No CA variables (this machine exports four), the fake DNS, no cached TLS context."""
+    clear_trust_env(monkeypatch)
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return install_fake_dns(monkeypatch)
+
+
+@pytest.fixture
+def certs_d():
+    with etc_certs_d() as install:
+        yield install
+
+
+@pytest.fixture(scope="module")
+def private_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def tls_client(server: TLSRegistry, **options) -> RegistryClient:
+    return RegistryClient(server.name, use_disk_cache=False, sleep=Sleeps(), **options)
+
+
+@pytest.mark.parametrize("variables", ["unset", "set as on this machine"])
+def test_certs_d_ca_is_trusted(user_machine, certs_d, private_ca: trustme.CA,
+                               monkeypatch: pytest.MonkeyPatch, variables: str) -> None:
+    if variables != "unset":
+        for name in tls.TRUST_VARIABLES:
+            monkeypatch.setenv(name, "/etc/ssl/certs" if name == "SSL_CERT_DIR"
+                               else "/etc/ssl/certs/ca-certificates.crt")
+    server = TLSRegistry(private_ca.issue_cert(REGISTRY_NAME), tags=["3.12", "latest"])
+    certs_d(server.name, ca_files(private_ca))
+    assert tls_client(server).tags("chainguard/python") == ["3.12", "latest"]
+    assert server.connections == 1
+
+
+def _expired(ca: trustme.CA):
+    now = datetime.now(timezone.utc)
+    return ca.issue_cert(REGISTRY_NAME, not_before=now - timedelta(days=3),
+                         not_after=now - timedelta(days=1))
+
+
+@pytest.mark.parametrize(("make", "installed", "why"), [
+    (lambda ca: trustme.CA().issue_cert(REGISTRY_NAME), True, "(unknown authority)"),
+    (lambda ca: ca.issue_cert(REGISTRY_NAME), False, "(unknown authority)"),
+    (_expired, True, "(expired)"),
+    (lambda ca: ca.issue_cert("other.cghistory.test"), True,
+     "(wrong name: the certificate is not valid for registry.cghistory.test)"),
+])
+def test_untrusted_certificate_fails_at_once(user_machine, certs_d, private_ca: trustme.CA,
+                                             make, installed: bool, why: str) -> None:
+    server = TLSRegistry(make(private_ca))
+    if installed:
+        certs_d(server.name, ca_files(private_ca))
+    client = tls_client(server)
+    with pytest.raises(RegistryError) as caught:
+        client.tags("chainguard/python")
+    message = str(caught.value)
+    assert_clean(message)
+    assert message == (f"registry {server.name}: certificate not trusted {why}; to trust a "
+                       f"private CA, put it in /etc/docker/certs.d/{server.name}/ca.crt")
+    assert server.connections == 1 and server.handshakes == 0
+    assert client._sleep == []
+
+
+def test_client_certificate_from_certs_d(user_machine, certs_d, private_ca: trustme.CA) -> None:
+    client_ca = trustme.CA()
+    server = TLSRegistry(private_ca.issue_cert(REGISTRY_NAME), client_ca=client_ca)
+    folder = certs_d(server.name, ca_files(private_ca))
+    with pytest.raises(RegistryError) as caught:
+        tls_client(server).tags("chainguard/python")
+    assert str(caught.value).startswith(
+        f"TLS handshake with {server.name} failed (the server requires a client certificate")
+    assert server.connections == 1
+    for name, content in client_files(client_ca.issue_cert("me.cghistory.test")).items():
+        (folder / name).write_bytes(content)
+    tls.clear_cache()
+    assert tls_client(server).tags("chainguard/python")
+    assert server.peer_certs[-1]["subjectAltName"] == (("DNS", "me.cghistory.test"),)
+
+
+def test_ca_bundle_variable_wins_over_certifi(user_machine, monkeypatch: pytest.MonkeyPatch,
+                                              tmp_path: Path) -> None:
+    """requests' own verify=True would load certifi into the context: it must not."""
+    import certifi
+
+    theirs, mine = trustme.CA(), trustme.CA()
+    bundle = tmp_path / "certifi.pem"
+    bundle.write_bytes(theirs.cert_pem.bytes())
+    monkeypatch.setattr(certifi, "where", lambda: str(bundle))
+    monkeypatch.setattr(requests.utils, "DEFAULT_CA_BUNDLE_PATH", str(bundle))
+    monkeypatch.setattr(requests.adapters, "DEFAULT_CA_BUNDLE_PATH", str(bundle))
+    via_certifi = TLSRegistry(theirs.issue_cert(REGISTRY_NAME))
+    assert tls_client(via_certifi).tags("chainguard/python")  # certifi is trusted by default
+    ours = tmp_path / "mine.pem"
+    ours.write_bytes(mine.cert_pem.bytes())
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ours))
+    tls.clear_cache()
+    with pytest.raises(RegistryError, match="unknown authority"):
+        tls_client(via_certifi).tags("chainguard/python")
+    assert tls_client(TLSRegistry(mine.issue_cert(REGISTRY_NAME))).tags("chainguard/python")
+
+
+def test_verification_is_never_turned_off(user_machine, private_ca: trustme.CA) -> None:
+    server = TLSRegistry(private_ca.issue_cert(REGISTRY_NAME))
+    client = tls_client(server)
+    client._http().verify = False  # even a session told not to verify does
+    with pytest.raises(RegistryError, match="unknown authority"):
+        client.tags("chainguard/python")
+
+
+# --- proxies ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def connects(monkeypatch: pytest.MonkeyPatch) -> list:
+    """Every TCP connection urllib3 opens, as (host, port)."""
+    real = urllib3.util.connection.create_connection
+    made: list = []
+
+    def counting(address, *args, **kwargs):
+        made.append(address)
+        return real(address, *args, **kwargs)
+
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", counting)
+    return made
+
+
+def test_refusing_proxy_is_named_without_its_password(user_machine, connects: list,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys) -> None:
+    port = closed_port()
+    monkeypatch.setenv("HTTPS_PROXY", f"http://proxyuser:{PASSWORD}@127.0.0.1:{port}")
+    log.enable(True)
+    with pytest.raises(RegistryError) as caught:
+        client(BASIC).tags("chainguard/python")
+    log.enable(False)
+    message = str(caught.value)
+    assert message == (f"proxy http://127.0.0.1:{port} refused the connection to cgr.dev "
+                       "(from HTTPS_PROXY)")
+    assert 1 <= len(connects) <= 2 and all(a == ("127.0.0.1", port) for a in connects)
+    for text in (message, capsys.readouterr().err):
+        assert PASSWORD not in text and "proxyuser" not in text
+
+
+def test_connect_proxy_is_used_and_no_proxy_honoured(user_machine, certs_d,
+                                                     private_ca: trustme.CA,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    server = TLSRegistry(private_ca.issue_cert(REGISTRY_NAME))
+    certs_d(server.name, ca_files(private_ca))
+    proxy = ConnectProxy()
+    monkeypatch.setenv("https_proxy", f"http://u:{PASSWORD}@127.0.0.1:{proxy.port}")
+    assert tls_client(server).tags("chainguard/python")
+    assert proxy.targets == [server.name]
+    assert proxy.authorizations == ["Basic " + base64.b64encode(f"u:{PASSWORD}".encode()).decode()]
+    monkeypatch.setenv("NO_PROXY", ".cghistory.test")
+    assert tls_client(server).tags("chainguard/python")
+    assert proxy.targets == [server.name] and server.connections == 2
+
+
+@pytest.mark.parametrize(("status", "words"), [
+    (407, "asks for credentials (HTTP 407)"), (403, "refused to reach"),
+])
+def test_proxy_refusing_the_tunnel_fails_at_once(user_machine, monkeypatch, status: int,
+                                                 words: str) -> None:
+    proxy = ConnectProxy(status=status)
+    monkeypatch.setenv("HTTPS_PROXY", f"127.0.0.1:{proxy.port}")
+    with pytest.raises(RegistryError) as caught:
+        client().tags("chainguard/python")
+    assert str(caught.value).startswith(f"proxy http://127.0.0.1:{proxy.port} {words}")
+    assert str(caught.value).endswith("(from HTTPS_PROXY)")
+    assert proxy.connections == 1
+
+
+# --- DNS ----------------------------------------------------------------------------------------
+
+
+def test_dns_failure_is_retried_once_and_names_the_host(user_machine: FakeDNS) -> None:
+    user_machine.failing.add("cgr.dev")
+    sleeps = Sleeps()
+    with pytest.raises(RegistryError) as caught:
+        client(sleep=sleeps).tags("chainguard/python")
+    assert str(caught.value) == "cannot resolve registry host cgr.dev (DNS)"
+    assert 1 <= user_machine.lookups.count("cgr.dev") <= 2
+    assert len(sleeps) <= 1
+
+
+def test_dns_failure_of_the_proxy_names_the_proxy(user_machine: FakeDNS, monkeypatch) -> None:
+    user_machine.failing.add("proxy.corp.example")
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp.example:3128")
+    with pytest.raises(RegistryError) as caught:
+        client().tags("chainguard/python")
+    assert str(caught.value) == ("cannot resolve proxy host proxy.corp.example (DNS) "
+                                 "(from HTTPS_PROXY)")
+    assert "cgr.dev" not in user_machine.lookups
+    assert user_machine.lookups.count("proxy.corp.example") <= 2
+
+
+# --- token realm: decided on the parsed host ----------------------------------------------------
+
+
+@pytest.mark.parametrize("realm", ["http://localhost:1@evil.example/token",
+                                   "http://[::1]@evil.example/token",
+                                   "https://user@evil.example/token"])
+def test_realm_with_user_info_is_refused(cgr: FakeCgr, requests_mock, realm: str) -> None:
+    evil = requests_mock.get(re.compile(r"https?://evil\.example/"), json={"token": "t"})
+    requests_mock.get(HISTORY_URL, status_code=401,
+                      headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="x"'})
+    with pytest.raises(AuthError, match="user-info") as caught:
+        client(BASIC).history(parse_cli("python"))
+    assert_clean(str(caught.value))
+    assert evil.call_count == 0
+    assert not [r for r in requests_mock.request_history if "evil" in r.url]
+
+
+def test_plain_http_realm_on_loopback_is_still_allowed(cgr: FakeCgr, requests_mock) -> None:
+    requests_mock.get(HISTORY_URL, status_code=401,
+                      headers={"WWW-Authenticate": 'Bearer realm="http://127.0.0.1:9/token"'})
+    local = requests_mock.get("http://127.0.0.1:9/token", status_code=503)
+    with pytest.raises(RegistryError, match="token"):
+        client(BASIC, attempts=1).history(parse_cli("python"))
+    assert local.call_count == 1
+
+
+# --- tags/list paging: Link stays on the registry ------------------------------------------------
+
+TAGS_URL = "https://cgr.dev/v2/chainguard/python/tags/list"
+
+
+def _tag_pages(cgr: FakeCgr, requests_mock, link: str) -> None:
+    def page(request, context):
+        if not request.headers.get("Authorization", "").startswith("Bearer "):
+            context.status_code = 401
+            context.headers["WWW-Authenticate"] = CHALLENGE
+            return {}
+        if "last" in request.qs:
+            return {"name": "chainguard/python", "tags": ["c"]}
+        context.headers["Link"] = f'<{link}>; rel="next"'
+        return {"name": "chainguard/python", "tags": ["a", "b"]}
+
+    requests_mock.get(TAGS_URL, json=page)
+
+
+@pytest.mark.parametrize("link", [
+    "https://evil.example/v2/chainguard/python/tags/list?last=b",
+    "//evil.example/v2/chainguard/python/tags/list?last=b",
+    "http://cgr.dev/v2/chainguard/python/tags/list?last=b",
+    "https://cgr.dev:8443/v2/chainguard/python/tags/list?last=b",
+    "https://cgr.dev@evil.example/v2/chainguard/python/tags/list?last=b",
+])
+def test_tag_link_to_another_host_is_refused(cgr: FakeCgr, requests_mock, link: str) -> None:
+    others = requests_mock.get(re.compile(r"(https?://(evil\.example|cgr\.dev:8443)|http://cgr)"),
+                               json={"tags": ["stolen"]})
+    _tag_pages(cgr, requests_mock, link)
+    with pytest.raises(RegistryError, match="another host") as caught:
+        client().tags("chainguard/python")
+    assert_clean(str(caught.value))
+    assert others.call_count == 0
+
+
+def test_tag_link_with_user_info_trick_never_reaches_the_other_host(cgr: FakeCgr,
+                                                                     requests_mock) -> None:
+    stolen = requests_mock.get(re.compile(r"https?://127\.0\.0\.2"), json={"tags": ["x"]})
+    _tag_pages(cgr, requests_mock, "@127.0.0.2:18201/v2/chainguard/python/tags/list?last=b")
+    with contextlib.suppress(RegistryError):  # resolved on cgr.dev, where that path is unknown
+        client().tags("chainguard/python")
+    assert stolen.call_count == 0
+    assert all(urlsplit(r.url).hostname == "cgr.dev" for r in requests_mock.request_history)
+
+
+def test_tag_link_on_the_registry_is_followed_with_the_token(cgr: FakeCgr,
+                                                             requests_mock) -> None:
+    _tag_pages(cgr, requests_mock, "/v2/chainguard/python/tags/list?n=2&last=b")
+    assert client().tags("chainguard/python") == ["a", "b", "c"]
+    second = [r for r in requests_mock.request_history if "last=b" in r.url]
+    assert len(second) == 1 and second[0].headers["Authorization"].startswith("Bearer ")
+
+
+def test_tag_link_loop_stops(cgr: FakeCgr, requests_mock) -> None:
+    served = []
+
+    def page(request, context):
+        served.append(1)
+        assert len(served) < 20, "the client follows a Link loop for ever"
+        if not request.headers.get("Authorization"):
+            context.status_code = 401
+            context.headers["WWW-Authenticate"] = CHALLENGE
+            return {}
+        context.headers["Link"] = '</v2/chainguard/python/tags/list?last=a>; rel="next"'
+        return {"tags": []}
+
+    requests_mock.get(TAGS_URL, json=page)
+    assert client().tags("chainguard/python") == []
+    assert len([r for r in requests_mock.request_history if "tags/list" in r.url]) <= 4
+
+
+# --- one connection for a failure no retry can fix ----------------------------------------------
+
+
+def test_untrusted_registry_costs_one_connection_even_with_prewarming(
+        user_machine, private_ca: trustme.CA, synchronous_background_threads) -> None:
+    """list opens connections ahead for its parallel windows: not before the registry has
+    answered once, or an untrusted certificate would be met three times."""
+    server = TLSRegistry(private_ca.issue_cert(REGISTRY_NAME))
+    with pytest.raises(RegistryError, match="certificate not trusted"):
+        tls_client(server).history(parse_cli(f"{server.name}/chainguard/python"))
+    assert server.connections == 1
+
+
+def test_fatal_failure_is_given_again_without_a_connection(user_machine,
+                                                           private_ca: trustme.CA) -> None:
+    server = TLSRegistry(private_ca.issue_cert(REGISTRY_NAME))
+    client = tls_client(server)
+    messages = set()
+    for _ in range(3):
+        with pytest.raises(RegistryError) as caught:
+            client.tags("chainguard/python")
+        messages.add(str(caught.value))
+    assert len(messages) == 1 and server.connections == 1
+
+
+def test_prewarming_starts_once_the_registry_answered(cgr: FakeCgr) -> None:
+    client().history(parse_cli("python"))
+    pings = [r for r in cgr.mocker.request_history if urlsplit(r.url).path == "/v2/"]
+    assert len(pings) == registry.PREWARM_UNKNOWN
+    first = urlsplit(cgr.mocker.request_history[0].url).path
+    assert first != "/v2/"  # the first request is the real one, the pings follow its answer
