@@ -1,28 +1,32 @@
-"""Bisecting a tag's builds: BUILD values, exit codes, the search, its loop and its result.
+"""Bisecting a tag's builds: BUILD values, the candidates, and the loop that tests them.
 
-Pure: nothing here pulls, runs or prints. ``Search`` is the bare state: it says which
-candidate to test next and takes the verdict back with ``record``, never knowing what a build
-is, so it can be checked exhaustively. ``Bisection`` puts real builds (``Candidate``) behind
-it and drives it with a tester and a logger it is given; ``commands/bisect.py`` passes one
-that pulls the build and runs the user's command (``testcommand.py``) and a logger to stderr.
-
-Candidates are numbered in time order: 0 is the ``--good`` build, ``count - 1`` the ``--bad``
-one. Both ends are tested first (a wrong bound makes every later answer meaningless), then
-the search halves the range between the newest known good and the oldest known bad build.
+Pure: nothing here pulls, runs or prints. ``bisect_search.Search`` is the bare state: it says
+which candidate to test next and takes the verdict back, never knowing what a build is.
+``Bisection`` puts real builds (``Candidate``) behind it and drives it with a tester and a
+logger it is given; ``commands/bisect.py`` passes one that pulls the build and runs the
+user's command (``testcommand.py``) and a logger to stderr. ``bisect_report`` renders the
+result. Their names are re-exported here: ``bisect`` is the one name callers import.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
-import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
 
 from . import history
+from .bisect_report import from_line, pin_command, render_json, render_text
+from .bisect_search import (
+    SKIP_CODE,
+    Problem,
+    Result,
+    Search,
+    Verdict,
+    classify,
+    describe_status,
+    max_runs,
+)
 from .errors import (
     CghistoryError,
     Interrupted,
@@ -36,50 +40,12 @@ from .reference import Reference
 from .selection import Selector, choose
 from .timespec import parse_when
 
-# --- verdicts ------------------------------------------------------------------------------
-
-
-class Verdict(str, Enum):
-    GOOD = "good"
-    BAD = "bad"
-    SKIP = "skip"
-
-
-SKIP_CODE = 125
-
-
-def classify(returncode: int) -> Verdict | None:
-    """What an exit status says about a build; ``None`` means the bisect cannot go on.
-
-    git bisect run's convention, so existing test scripts work unchanged: 0 good, 125 "cannot
-    test this one", 1-127 bad. A status above 127 is what a shell reports for a command killed
-    by a signal, and a negative one is how Python reports a signal directly: neither says
-    anything about the build (it may be the user's Ctrl-C or the OOM killer), so the bisect
-    stops rather than guess.
-    """
-    if returncode == 0:
-        return Verdict.GOOD
-    if returncode == SKIP_CODE:
-        return Verdict.SKIP
-    if 1 <= returncode <= 127:
-        return Verdict.BAD
-    return None
-
-
-def describe_status(returncode: int) -> str:
-    if returncode < 0:
-        return f"was killed by {_signal_name(-returncode)}"
-    if returncode > 128:
-        return (f"exited with status {returncode} (killed by "
-                f"{_signal_name(returncode - 128)}?)")
-    return f"exited with status {returncode}"
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+__all__ = [  # the search and the report are re-exported: callers import ``bisect`` alone
+    "BUILD_HELP", "SKIP_CODE", "Bisection", "Candidate", "Logger", "Problem", "Result", "Run",
+    "Search", "Stop", "Tester", "Undecided", "Verdict", "candidates_between", "classify",
+    "describe_status", "from_line", "locate", "max_runs", "parse_build", "pin_command",
+    "render_json", "render_text", "resolve_build",
+]
 
 
 # --- BUILD values --------------------------------------------------------------------------
@@ -162,145 +128,6 @@ def locate(reference: Reference, builds: Sequence[Build], good_text: str,
         )
     return good, bad
 
-
-# --- the search ----------------------------------------------------------------------------
-
-
-class Problem(str, Enum):
-    """Why a search ended without a result: one of its bounds was wrong."""
-
-    GOOD_IS_BAD = "good-is-bad"
-    GOOD_UNTESTABLE = "good-untestable"
-    BAD_IS_GOOD = "bad-is-good"
-    BAD_UNTESTABLE = "bad-untestable"
-
-
-@dataclass(frozen=True)
-class Result:
-    """Where the search ended.
-
-    ``candidates`` are the builds that may be the first bad one, oldest first: just
-    ``first_bad`` when it is known, otherwise skipped builds followed by the oldest build
-    known bad (the same answer git gives when skips hide the boundary).
-    """
-
-    last_good: int
-    candidates: tuple[int, ...]
-
-    @property
-    def first_bad(self) -> int | None:
-        return self.candidates[0] if len(self.candidates) == 1 else None
-
-    @property
-    def ambiguous(self) -> bool:
-        return len(self.candidates) > 1
-
-
-def max_runs(count: int) -> int:
-    """The most command runs a search of ``count`` builds needs when nothing is skipped."""
-    return math.ceil(math.log2(count)) + 2
-
-
-class Search:
-    """The state of one bisect over ``count`` candidates in time order."""
-
-    def __init__(self, count: int) -> None:
-        if count < 2:
-            raise ValueError("a bisect needs a good and a bad build")
-        self.count = count
-        self.verdicts: dict[int, Verdict] = {}
-        self.good: int | None = None
-        self.bad: int | None = None
-        self.problem: Problem | None = None
-
-    @property
-    def runs(self) -> int:
-        return len(self.verdicts)
-
-    @property
-    def skipped(self) -> list[int]:
-        return sorted(i for i, v in self.verdicts.items() if v is Verdict.SKIP)
-
-    def _open(self) -> Iterator[int]:
-        """Untested builds between the bounds, nearest the midpoint first, sides alternating.
-
-        A skipped build says nothing, so its nearest neighbours are the next best split; going
-        outward on both sides keeps each step close to halving the range.
-        """
-        assert self.good is not None and self.bad is not None
-        middle = (self.good + self.bad) // 2
-        for distance in range(self.bad - self.good):
-            for index in (middle + distance, middle - distance) if distance else (middle,):
-                if self.good < index < self.bad and index not in self.verdicts:
-                    yield index
-
-    def next_candidate(self) -> int | None:
-        """The candidate to test next, or ``None`` when the search is over."""
-        if self.problem is not None:
-            return None
-        if self.good is None:
-            return 0
-        if self.bad is None:
-            return self.count - 1
-        return next(self._open(), None)
-
-    @property
-    def done(self) -> bool:
-        return self.next_candidate() is None
-
-    def record(self, index: int, verdict: Verdict) -> None:
-        """Take the verdict on ``index``; only candidates the search could still ask about."""
-        if not 0 <= index < self.count:
-            raise ValueError(f"candidate {index} is outside 0..{self.count - 1}")
-        if index in self.verdicts:
-            raise ValueError(f"candidate {index} was already tested")
-        if self.problem is not None:
-            raise ValueError("the search has already failed")
-        verdict = Verdict(verdict)
-        ends = {0: (Verdict.GOOD, Problem.GOOD_IS_BAD, Problem.GOOD_UNTESTABLE),
-                self.count - 1: (Verdict.BAD, Problem.BAD_IS_GOOD, Problem.BAD_UNTESTABLE)}
-        if index in ends:
-            expected, wrong, untestable = ends[index]
-            self.verdicts[index] = verdict
-            if verdict is expected:
-                if index == 0:
-                    self.good = 0
-                else:
-                    self.bad = index
-            else:
-                self.problem = wrong if verdict is not Verdict.SKIP else untestable
-            return
-        if self.good is None or self.bad is None or not self.good < index < self.bad:
-            raise ValueError(f"candidate {index} is outside the open range")
-        self.verdicts[index] = verdict
-        if verdict is Verdict.GOOD:
-            self.good = index
-        elif verdict is Verdict.BAD:
-            self.bad = index
-
-    @property
-    def remaining(self) -> int:
-        """Builds still untested between the bounds (all of them before the ends are known)."""
-        if self.good is None or self.bad is None:
-            return self.count - 2
-        return sum(1 for _ in self._open())
-
-    @property
-    def steps_left(self) -> int:
-        """About how many more runs, if nothing more is skipped (for the progress line)."""
-        if self.problem is not None:
-            return 0
-        ends = (self.good is None) + (self.bad is None)
-        # N untested builds leave N + 1 places for the boundary; skipped ones do not count.
-        return ends + math.ceil(math.log2(self.remaining + 1))
-
-    @property
-    def result(self) -> Result | None:
-        """The answer once ``done`` and both bounds held; ``None`` otherwise."""
-        if self.problem is not None or not self.done:
-            return None
-        assert self.good is not None and self.bad is not None
-        return Result(self.good, tuple(range(self.good + 1, self.bad + 1)))
 
 
 # --- how a bisect ends ---------------------------------------------------------------------
@@ -479,58 +306,3 @@ class Bisection:
         result = self.search.result
         assert result is not None
         return result
-
-
-# --- the result ----------------------------------------------------------------------------
-
-
-def pin_command(program: str, last_good: Candidate) -> str:
-    """The ``pin`` command that writes the last good build into Dockerfiles and compose files.
-
-    ``pin --at`` takes the build current at a moment: the last good build's own timestamp
-    names exactly it.
-    """
-    return f"{program} pin --at {last_good.updated}"
-
-
-def from_line(last_good: Candidate) -> str:
-    return f"FROM {last_good.reference.tagged}@{last_good.build.digest}"
-
-
-def render_text(bisection: Bisection, result: Result, program: str) -> str:
-    """git bisect's shape: ``key: value`` lines a person reads and ``grep``/``cut`` take apart."""
-    candidates = bisection.candidates
-    last_good = candidates[result.last_good]
-    lines = []
-    if result.first_bad is not None:
-        first_bad = candidates[result.first_bad]
-        lines.append(f"first bad build: {first_bad.pinned} ({first_bad.updated})")
-    else:
-        lines.append("the first bad build is one of:")
-        for index in result.candidates:
-            candidate = candidates[index]
-            tag = "skipped" if index != result.candidates[-1] else "bad"
-            lines.append(f"  {candidate.pinned} ({candidate.updated}) {tag}")
-    lines.append(f"last good build: {last_good.pinned} ({last_good.updated})")
-    lines.append(from_line(last_good))
-    lines.append(f"tested: {bisection.tested} builds, skipped: {bisection.skipped}")
-    lines.append(f"pin: {pin_command(program, last_good)}")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(bisection: Bisection, result: Result, program: str) -> str:
-    """The result as one JSON object, keyed the way docker (and ``list``) key JSON: PascalCase."""
-    candidates = bisection.candidates
-    last_good = candidates[result.last_good]
-    document = {
-        "FirstBad": (candidates[result.first_bad].as_json()
-                     if result.first_bad is not None else None),
-        "LastGood": last_good.as_json(),
-        "FromLine": from_line(last_good),
-        "Candidates": [candidates[index].as_json() for index in result.candidates],
-        "Tested": bisection.tested,
-        "Skipped": bisection.skipped,
-        "Runs": [run.as_json() for run in bisection.runs],
-        "PinCommand": pin_command(program, last_good),
-    }
-    return json.dumps(document, separators=(",", ":")) + "\n"

@@ -19,6 +19,7 @@ from .plugin import (
     split_docker_invocation,
     watch_socket,
 )
+from .streams import Streams
 
 
 class Parser(argparse.ArgumentParser):
@@ -155,14 +156,15 @@ def _exit_now(code: int) -> NoReturn:
     os._exit(code)
 
 
-def run(words: list[str]) -> int:
+def run(words: list[str], streams: Streams | None = None) -> int:
+    """Run one command line; ``streams`` (default: the process's) is all the command writes to."""
     import signal
 
     previous = signal.getsignal(signal.SIGINT)
     if previous is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_interrupt)
     try:
-        code = _run(words)
+        code = _run(words, streams if streams is not None else Streams.from_process())
     finally:
         if previous is signal.default_int_handler:
             signal.signal(signal.SIGINT, previous)
@@ -171,7 +173,7 @@ def run(words: list[str]) -> int:
     return code
 
 
-def _run(words: list[str]) -> int:
+def _run(words: list[str], streams: Streams) -> int:
     plugin_call = split_docker_invocation(words)
     invoked_by_docker = plugin_call is not None
     docker_debug = False
@@ -192,19 +194,20 @@ def _run(words: list[str]) -> int:
         # use them, so install, uninstall and completion work whatever config.json holds.
         context = Context(program=prog, settings=Settings(vars(args)), debug=debug)
         module = importlib.import_module(f".commands.{command.name}", __package__)
-        return int(module.run(args, context) or 0)
+        return int(module.run(args, context, streams) or 0)
     except CghistoryError as error:
         if debug:
             import traceback
 
-            traceback.print_exc()
-        sys.stderr.write(f"{prog}: {error}\n")
+            traceback.print_exc(file=streams.stderr)
+        streams.stderr.write(f"{prog}: {error}\n")
         return error.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted\n")
+        streams.stderr.write(f"{prog}: interrupted\n")
         return 130
     except BrokenPipeError:
-        # The reader went away (| head): not an error worth a message.
+        # The reader went away (| head): not an error worth a message. The process's own
+        # descriptor, whatever stream the command was given: the interpreter flushes it at exit.
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -213,8 +216,8 @@ def _run(words: list[str]) -> int:
         if debug:
             import traceback
 
-            traceback.print_exc()
-        sys.stderr.write(
+            traceback.print_exc(file=streams.stderr)
+        streams.stderr.write(
             f"{prog}: unexpected error: {type(error).__name__}: {sanitize(error)} "
             "(run with --debug for details)\n"
         )

@@ -7,16 +7,18 @@ heaviest import in the project and most runs never need it.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import Interrupted, SelectionError
 from .history import Build
 from .reference import Reference
 from .selection import Choice
 from .timespec import format_age
+
+if TYPE_CHECKING:
+    from .streams import Streams
 
 INSTRUCTION = "(arrows move, type to filter, Enter pulls, Esc cancels)"
 
@@ -37,18 +39,29 @@ def rows(builds: Sequence[Build], local: set[str] | None, now: datetime) -> list
 
 
 def pick(reference: Reference, builds: Sequence[Build], local: set[str] | None,
-         now: datetime, *, input: Any = None, output: Any = None) -> Choice:
+         now: datetime, *, streams: Streams | None = None, input: Any = None,
+         output: Any = None) -> Choice:
     """Ask which build to pull; Ctrl-C or Esc is ``Interrupted`` (exit 130).
 
     ``input``/``output`` are prompt_toolkit objects (tests pass a pipe and a dummy); by
-    default the keyboard is stdin and the drawing goes to stderr.
+    default the keyboard is the command's stdin and the drawing goes to its stderr
+    (``streams``, else the process's).
     """
     if not builds:
         raise SelectionError(f"{reference.tagged} has no builds to pick from")
     import questionary
+    from prompt_toolkit.input import create_input
     from prompt_toolkit.key_binding import KeyBindings, merge_key_bindings
     from prompt_toolkit.keys import Keys
     from prompt_toolkit.output import create_output
+
+    if input is None or output is None:
+        if streams is None:
+            from .streams import Streams
+
+            streams = Streams.from_process()
+        output = output if output is not None else create_output(stdout=streams.stderr)
+        input = input if input is not None else create_input(stdin=streams.stdin)
 
     choices = [questionary.Choice(title=text, value=index)
                for index, text in enumerate(rows(builds, local, now))]
@@ -59,8 +72,8 @@ def pick(reference: Reference, builds: Sequence[Build], local: set[str] | None,
         use_jk_keys=False,
         use_shortcuts=False,
         instruction=INSTRUCTION,
-        output=output if output is not None else create_output(stdout=sys.stderr),
-        **({"input": input} if input is not None else {}),
+        output=output,
+        input=input,
     )
     cancel = KeyBindings()
 

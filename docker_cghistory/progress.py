@@ -7,10 +7,12 @@ terminal is there; the engine adapter only hands it events.
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .streams import Streams
 
 # C0/C1 controls, tabs and newlines included: a progress line must stay one terminal row.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -27,19 +29,20 @@ class PullProgress:
     since a wrapped line would break the cursor arithmetic.
     """
 
-    def __init__(self, out: TextIO, width: int | None = None) -> None:
+    def __init__(self, out: TextIO, width: int | Callable[[], int] = 80) -> None:
+        """``width`` is fixed, or asked before every line (a window resized mid-pull)."""
         self.out = out
         self.width = width
         self._rows: dict[str, int] = {}
         self._total = 0
 
+    @classmethod
+    def on(cls, streams: Streams) -> PullProgress:
+        """Progress on the command's stderr, cut to the width of the terminal it is on."""
+        return cls(streams.stderr, lambda: streams.width)
+
     def _columns(self) -> int:
-        if self.width is not None:
-            return self.width
-        try:
-            return os.get_terminal_size(self.out.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            return 80
+        return self.width() if callable(self.width) else self.width
 
     @staticmethod
     def _text(value: object) -> str:

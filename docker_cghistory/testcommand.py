@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Sequence
 from typing import IO
 
@@ -32,13 +31,15 @@ def substitute(command: Sequence[str], image: str) -> list[str]:
     return [word.replace("{}", image) for word in command]
 
 
-def run_command(command: Sequence[str], image: str, *,
-                env: dict[str, str] | None = None, output: IO[str] | None = None) -> int:
+def run_command(command: Sequence[str], image: str, *, output: IO[str],
+                env: dict[str, str] | None = None) -> int:
     """Run the test on one build and return its exit status (negative: killed by a signal).
 
-    The command's stdout goes to our stderr, so that stdout holds nothing but the result. A
-    command that cannot start at all is the user's typo, not a verdict on a build: it stops
-    the bisect instead of marking every build bad.
+    The command's stdout goes to ``output``, the bisect's stderr, so that stdout holds nothing
+    but the result; a stream with a descriptor gets the command's output directly, any other
+    (a test's ``StringIO``) gets both of its streams copied in. A command that cannot start at
+    all is the user's typo, not a verdict on a build: it stops the bisect instead of marking
+    every build bad.
     """
     argv = substitute(command, image)
     if not argv:
@@ -46,17 +47,17 @@ def run_command(command: Sequence[str], image: str, *,
     environment = dict(os.environ if env is None else env)
     environment[IMAGE_ENV] = image
     executable = resolve(argv[0], environment.get("PATH", os.defpath))
-    sink = output if output is not None else sys.stderr
+    sink = output
     try:
         target: int | None = sink.fileno()
     except (AttributeError, OSError, ValueError):
-        target = None  # a stream without a descriptor (pytest's capture): copy through a pipe
+        target = None  # a stream without a descriptor (a StringIO): copy through a pipe
     sink.flush()
     try:
         process = subprocess.Popen(
             argv, executable=executable, env=environment,
             stdout=target if target is not None else subprocess.PIPE,
-            stderr=None if target is not None or output is None else subprocess.STDOUT,
+            stderr=None if target is not None else subprocess.STDOUT,
             text=target is None,
         )
     except OSError as error:

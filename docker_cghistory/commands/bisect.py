@@ -10,8 +10,7 @@ log go to stderr.
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from ..bisect import (
     Bisection,
@@ -31,6 +30,7 @@ from ..timespec import utcnow
 if TYPE_CHECKING:
     from ..engine import Engine
     from ..registry import RegistryClient
+    from ..streams import Streams
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -43,11 +43,11 @@ class ImageKeeper:
     (or pulled meanwhile in another terminal) is theirs and stays.
     """
 
-    def __init__(self, client: RegistryClient, *, platform: str | None = None,
-                 progress: IO[str] | None = None) -> None:
+    def __init__(self, client: RegistryClient, streams: Streams, *,
+                 platform: str | None = None) -> None:
         self.client = client
         self.platform = platform
-        self.progress = progress if progress is not None else sys.stderr
+        self.streams = streams  # pull progress goes to its stderr, when that is a terminal
         self.pulled: list[str] = []
         self._engine: Engine | None = None
 
@@ -72,7 +72,7 @@ class ImageKeeper:
             # before we heard back must not leave the image behind.
             self.pulled.append(candidate.pinned)
         credential = self.client.credential
-        on_event = PullProgress(self.progress) if _is_terminal(self.progress) else None
+        on_event = PullProgress.on(self.streams) if self.streams.stderr_is_tty else None
         self.engine.pull(
             name, digest, auth=self.client.engine_auth(), platform=self.platform,
             credential_source=credential.source, hint=hint_for(self.client.registry),
@@ -101,51 +101,50 @@ class ImageKeeper:
             self._engine = None
 
 
-def _is_terminal(stream: IO[str]) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 # --- wiring --------------------------------------------------------------------------------
 
 
-def _log(message: str) -> None:
-    sys.stderr.write(f"bisect: {message}\n")
-    sys.stderr.flush()
+def _logger(streams: Streams) -> Logger:
+    """The per-build log: stderr, flushed at once, between the test command's own output."""
+
+    def log(message: str) -> None:
+        streams.stderr.write(f"bisect: {message}\n")
+        streams.stderr.flush()
+
+    return log
 
 
-def run(args: argparse.Namespace, context: Context) -> int:
+def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     # The parser has checked what spec says: a test command after "--" and a --format choice.
     command = list(args.command)
     if not args.good:
         raise UsageError("--good is required: a build known to pass the test command")
     reference = context.parse(args.image)
     client = context.client(reference.registry)
-    images = ImageKeeper(client, platform=args.platform)
+    images = ImageKeeper(client, streams, platform=args.platform)
+    log = _logger(streams)
     try:
         images.connect()  # an unreachable engine fails before the history is read
         builds = client.history(reference)
         good, bad = locate(reference, builds, args.good, args.bad, utcnow())
         bisection = Bisection(candidates_between(reference, builds, good, bad))
-        _log(f"{len(bisection.candidates)} builds from {bisection.candidates[0].describe()} "
+        log(f"{len(bisection.candidates)} builds from {bisection.candidates[0].describe()} "
              f"to {bisection.candidates[-1].describe()}: at most "
              f"{bisection.search.steps_left} runs unless builds are skipped")
 
         def test(candidate: Candidate) -> int:
             images.pull(candidate)
-            return run_command(command, candidate.pinned)
+            return run_command(command, candidate.pinned, output=streams.stderr)
 
-        result = bisection.drive(test, _log)
+        result = bisection.drive(test, log)
     finally:
         if args.keep:
             images.close()
         else:
-            images.cleanup(_log)
+            images.cleanup(log)
     render = render_json if args.format == "json" else render_text
-    sys.stdout.write(render(bisection, result, context.program))
-    sys.stdout.flush()
+    streams.stdout.write(render(bisection, result, context.program))
+    streams.stdout.flush()
     if result.ambiguous:
         raise Undecided(
             f"skipped builds hide the boundary: the first bad build is one of "

@@ -9,7 +9,6 @@ plugin through ``__complete``.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from .. import spec
@@ -17,6 +16,7 @@ from ..errors import UsageError
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..streams import Streams
 
 PROGRAM = "docker-cghistory"
 SHELLS = tuple(name for name, _ in spec.SHELLS)
@@ -65,7 +65,7 @@ def script(shell: str) -> str:
     return "\n".join(header) + "\n" + code.lstrip("\n")
 
 
-def run(args: argparse.Namespace, context: Context) -> int:
+def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     """Print the script; ``context`` is unused, so no setting (and no docker config) is read."""
-    sys.stdout.write(script(args.shell))
+    streams.stdout.write(script(args.shell))
     return 0

@@ -24,12 +24,13 @@ import sys
 import tempfile
 from typing import TYPE_CHECKING
 
-from .. import dockerconfig
+from .. import atomic, dockerconfig
 from ..errors import CghistoryError
 from ..plugin import METADATA_COMMAND, NAME, metadata_json
 
 if TYPE_CHECKING:
     from ..context import Context
+    from ..streams import Streams
 
 MARKER = "# docker-cghistory launcher"
 
@@ -120,16 +121,10 @@ def transient_reason(python: str) -> str | None:
 
 
 def _write(path: str, text: str) -> None:
-    folder = os.path.dirname(path)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    """Replace the launcher whole (``atomic.write``): docker may run it at any moment."""
     try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(temporary, 0o755)
-        os.replace(temporary, path)
+        atomic.write(path, text.encode("utf-8"), mode=0o755)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
         raise CghistoryError(f"cannot write {path}: {error.strerror}") from None
 
 
@@ -177,20 +172,21 @@ def precompile(package: str | None = None) -> None:
         compileall.compile_dir(package, quiet=1, force=False)
 
 
-def run(args: argparse.Namespace, context: Context) -> int:
+def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     """Install; only ``context.program`` is used, so no setting (and no docker config) is read:
     install must work whatever config.json holds."""
     path, changed = install(plugin_dir(args.dir))
     precompile()
     state = "installed" if changed else "already installed"
-    print(f"{state}: {path}")
-    print(f"python: {sys.executable}")
+    out = streams.stdout
+    out.write(f"{state}: {path}\n")
+    out.write(f"python: {sys.executable}\n")
     reason = transient_reason(sys.executable)
     if reason:
-        sys.stdout.flush()
-        sys.stderr.write(f"{context.program}: warning: the plugin runs {sys.executable} and "
-                         f"{reason}: it stops working when that folder is removed; run "
-                         "install again from a lasting Python\n")
+        out.flush()
+        streams.stderr.write(f"{context.program}: warning: the plugin runs {sys.executable} and "
+                             f"{reason}: it stops working when that folder is removed; run "
+                             "install again from a lasting Python\n")
     if changed:
-        print(f"try: docker {NAME} --help")
+        out.write(f"try: docker {NAME} --help\n")
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from .. import output
 from ..complete import remember_builds, remember_reference
@@ -12,6 +12,9 @@ from ..errors import UsageError
 from ..history import Build
 from ..reference import Reference
 from ..timespec import format_age, parse_when, utcnow
+
+if TYPE_CHECKING:
+    from ..streams import Streams
 
 FIELDS = ("Index", "Updated", "Age", "Digest", "Reference", "Tag", "Local")
 JSON_FIELDS = ("Index", "Updated", "Digest", "Reference", "Tag")
@@ -73,7 +76,7 @@ def _wants_local(args: argparse.Namespace) -> bool:
     return not args.quiet and (fmt == "table" or ".Local" in fmt)
 
 
-def run(args: argparse.Namespace, context: Context) -> int:
+def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     lookup = None
     if _wants_local(args):
         from ..engine import LocalLookup
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         lookup = LocalLookup(context.parse(args.image).name)
     reference, builds = fetch_builds(args, context)
     local = lookup.result(wait=0.2) if lookup is not None else None
-    out = sys.stdout
+    out = streams.stdout
     if args.quiet:
         out.writelines(build.digest + "\n" for build in builds)
     else:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .. import rewrite
 from ..complete import remember_reference
@@ -25,6 +24,9 @@ from ..context import Context
 from ..errors import CghistoryError, escape_controls, sanitize
 from ..reference import Reference
 from ..timespec import format_timestamp, parse_age, parse_when, utcnow
+
+if TYPE_CHECKING:
+    from ..streams import Streams
 
 # Registries known to have no tag history API: skip the attempt and read the manifest.
 NO_HISTORY_API = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsoft.com",
@@ -149,7 +151,7 @@ def _read(target: rewrite.Target, tally: Tally) -> Found | None:
     return snapshot, (sites, skips)
 
 
-def run(args: argparse.Namespace, context: Context) -> int:
+def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     now = utcnow()
     at = parse_when(args.at, now) if args.at else None
     cooldown = parse_age(args.cooldown) if args.cooldown else None
@@ -185,7 +187,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
         if result.problem:
             tally.failures.append(f"{'/'.join(key[:2])}:{key[2]}: {sanitize(result.problem)}")
 
-    out = sys.stdout
+    out = streams.stdout
     current = FilePins()
 
     def replacement(site: rewrite.Site) -> str | None:
@@ -230,7 +232,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
             tally.failures.append(str(error))
             continue
         current.commit(tally, out)
-    _summary(tally, args)
+    _summary(tally, args, streams.stderr)
     for registry, repository, tag in wanted:
         if wanted[(registry, repository, tag)].digest:
             remember_reference(f"{registry}/{repository}:{tag}")
@@ -267,8 +269,7 @@ def _lines(data: bytes) -> list[str]:
     return lines
 
 
-def _summary(tally: Tally, args: argparse.Namespace) -> None:
-    err = sys.stderr
+def _summary(tally: Tally, args: argparse.Namespace, err: TextIO) -> None:
     verb = "would pin" if args.dry_run or args.check else "pinned"
     err.write(
         f"{tally.files} file{'s' if tally.files != 1 else ''} scanned, "

@@ -10,7 +10,7 @@ to stderr, and progress only to a terminal.
 from __future__ import annotations
 
 import argparse
-import sys
+from typing import TYPE_CHECKING
 
 from .. import engine as engine_module
 from .. import selection
@@ -23,6 +23,9 @@ from ..reference import Reference, familiar, parse_docker
 from ..registry import hint_for
 from ..selection import Choice
 from ..timespec import format_age, utcnow
+
+if TYPE_CHECKING:
+    from ..streams import Streams
 
 # How long the picker waits for the engine's list of local digests once the history is in.
 _LOCAL_WAIT = 2.0
@@ -38,8 +41,9 @@ def new_tag(text: str) -> Reference:
     return Reference(reference.registry, reference.repository, reference.tag or "latest")
 
 
-def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stderr.isatty()
+def _interactive(streams: Streams) -> bool:
+    """The picker reads keys from stdin and draws on stderr: both must be a terminal."""
+    return streams.stdin_is_tty and streams.stderr_is_tty
 
 
 def _describe(reference: Reference, choice: Choice) -> str:
@@ -68,19 +72,19 @@ def _retag(engine: Engine, reference: Reference, image: dict, digest: str) -> st
     )
 
 
-def run(args: argparse.Namespace, context: Context) -> int:
+def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     now = utcnow()
     selector = selection.parse(args, now)
     reference = context.parse(args.image)
     tag_as = new_tag(args.tag) if args.tag else None
     interactive = selector is None
-    if interactive and not _interactive():
+    if interactive and not _interactive(streams):
         raise UsageError(
             "no build selected: give one of " + ", ".join(selection.FLAGS)
             + " (the interactive picker needs a terminal)"
         )
     client = context.client(reference.registry)
-    show = sys.stderr.isatty() and not args.quiet
+    show = streams.stderr_is_tty and not args.quiet
     with Engine.connect() as engine:
         if selector is not None:
             choice = selection.fetch(client, reference, selector, now)
@@ -90,15 +94,16 @@ def run(args: argparse.Namespace, context: Context) -> int:
             builds = client.history(reference)
             from .. import picker
 
-            choice = picker.pick(reference, builds, lookup.result(_LOCAL_WAIT), utcnow())
+            choice = picker.pick(reference, builds, lookup.result(_LOCAL_WAIT), utcnow(),
+                                 streams=streams)
         digest = choice.build.digest
         pulled = f"{reference.name}@{digest}"
         if show:
-            sys.stderr.write(f"Pulling {_describe(reference, choice)}\n")
+            streams.stderr.write(f"Pulling {_describe(reference, choice)}\n")
         image = engine.pull(
             reference.name, digest, auth=client.engine_auth(), platform=args.platform,
             credential_source=client.credential.source, hint=hint_for(reference.registry),
-            on_event=PullProgress(sys.stderr) if show else None,
+            on_event=PullProgress.on(streams) if show else None,
         )
         notes = []
         with interrupts_deferred():
@@ -110,7 +115,7 @@ def run(args: argparse.Namespace, context: Context) -> int:
                 # Said even with -q: it is the only record of what to go back to.
                 notes.append(_retag(engine, reference, image, digest))
     for note in notes:
-        sys.stderr.write(note + "\n")
-    sys.stdout.write(pulled + "\n")
+        streams.stderr.write(note + "\n")
+    streams.stdout.write(pulled + "\n")
     remember_reference(args.image)
     return 0

@@ -2,10 +2,11 @@
 
 The BuildKit parser (the ``dockerfile`` package wraps its Go code) decides what the
 instructions are, so heredoc bodies, comments and continuation lines are never mistaken for
-instructions. It reports lines, not columns, so each instruction of interest is re-read here
-from its first line with BuildKit's own line-joining rules while remembering where every
-character came from; a token is used only if what is re-read matches what the parser saw and
-its characters are contiguous in the file. Anything less certain is reported, not rewritten.
+instructions. It reports lines, not columns, so each instruction of interest is re-read from
+its first line with BuildKit's own line-joining rules while remembering where every character
+came from (``dockerfile_text``); a token is used only if what is re-read matches what the
+parser saw and its characters are contiguous in the file. Anything less certain is reported,
+not rewritten.
 """
 
 from __future__ import annotations
@@ -17,6 +18,16 @@ import dockerfile as buildkit
 
 from ..errors import InvalidReference
 from ..reference import parse_docker
+from .dockerfile_text import (
+    Logical,
+    Source,
+    builder_flags,
+    parse_words,
+    plain_literal,
+    split_command,
+    trim_span,
+    whitespace_words,
+)
 from .pins import (
     KIND_ARG,
     KIND_COPY_FROM,
@@ -28,17 +39,6 @@ from .pins import (
     line_of,
 )
 
-# unicode.IsSpace in Go: what BuildKit trims around lines and words.
-_GO_SPACE = frozenset(
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
-    "\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-# reWhitespace in BuildKit's parser: what separates the command and FROM's arguments.
-_WS = re.compile(r"[\t\v\f\r ]+")
-# The directive parser of the BuildKit version the ``dockerfile`` package wraps; it knows
-# ``syntax`` and ``escape`` only (a ``# check=`` line ends the directives there).
-_DIRECTIVE = re.compile(r"([a-zA-Z][a-zA-Z0-9]*)[\t\n\f\r ]*=[\t\n\f\r ]*(.+?)[\t\n\f\r ]*\Z")
-_DIRECTIVES = frozenset({"escape", "syntax"})
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _INSTRUCTIONS = frozenset(
     {
@@ -86,32 +86,6 @@ _SPLIT = "reference is split by a line continuation"
 _LOST = "could not locate the reference in the source text"
 
 
-@dataclass(frozen=True)
-class _Word:
-    """A token of a logical line: its cooked text and its span in the logical line."""
-
-    text: str
-    start: int
-    end: int
-
-
-@dataclass
-class _Logical:
-    """An instruction's logical line and, per character, its offset in the file's text."""
-
-    text: str
-    offsets: list[int]
-
-    def contiguous(self, start: int, end: int) -> bool:
-        """Whether ``text[start:end]`` is also one unbroken run of characters in the file."""
-        if start >= end:
-            return False
-        return self.offsets[end - 1] - self.offsets[start] == end - 1 - start
-
-    def source_span(self, start: int, end: int) -> tuple[int, int]:
-        return self.offsets[start], self.offsets[end - 1] + 1
-
-
 @dataclass
 class _ArgDefault:
     """A global ``ARG`` as declared before the first ``FROM``."""
@@ -124,260 +98,12 @@ class _ArgDefault:
     used_by: list[int] = field(default_factory=list)
 
 
-class _Source:
-    """The file split into physical lines the way BuildKit's scanner splits them (``\\n``)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.starts = [0]
-        newline = text.find("\n")
-        while newline >= 0:
-            self.starts.append(newline + 1)
-            newline = text.find("\n", newline + 1)
-
-    def line(self, index: int) -> tuple[int, str]:
-        """Offset and content of 0-based line ``index``, without ``\\n`` and trailing ``\\r``s."""
-        start = self.starts[index]
-        end = self.starts[index + 1] - 1 if index + 1 < len(self.starts) else len(self.text)
-        content = self.text[start:end].rstrip("\r")
-        if index == 0 and content.startswith("\ufeff"):
-            return start + 1, content[1:]
-        return start, content
-
-    def escape_token(self) -> str:
-        escape = "\\"
-        for index in range(len(self.starts)):
-            _, content = self.line(index)
-            content = _lstrip(content)
-            if not content.startswith("#"):
-                break
-            match = _DIRECTIVE.match(_lstrip(content[1:]))
-            if not match or match.group(1).lower() not in _DIRECTIVES:
-                break
-            if match.group(1).lower() == "escape":
-                escape = match.group(2)
-        return escape
-
-    def logical(self, first_line: int, escape: str) -> _Logical:
-        """Join an instruction's lines as BuildKit does, remembering each character's offset."""
-        chars: list[str] = []
-        offsets: list[int] = []
-        index = first_line - 1
-        begin, content = self.line(index)
-        skip = len(content) - len(_lstrip(content))
-        piece, more = _trim_continuation(content[skip:], escape)
-        chars.extend(piece)
-        offsets.extend(range(begin + skip, begin + skip + len(piece)))
-        while more and index + 1 < len(self.starts):
-            index += 1
-            begin, content = self.line(index)
-            stripped = _lstrip(content)
-            if not stripped or stripped.startswith("#"):
-                continue
-            piece, more = _trim_continuation(content, escape)
-            chars.extend(piece)
-            offsets.extend(range(begin, begin + len(piece)))
-        return _Logical("".join(chars), offsets)
-
-
-def _lstrip(text: str) -> str:
-    index = 0
-    while index < len(text) and text[index] in _GO_SPACE:
-        index += 1
-    return text[index:]
-
-
-def _trim_continuation(line: str, escape: str) -> tuple[str, bool]:
-    """BuildKit's continuation rule: a final escape token, not itself escaped, ends the line."""
-    body = line.rstrip(" \t")
-    if body.endswith(escape) and (len(body) == 1 or body[-2] != escape):
-        return body[:-1], True
-    return line, False
-
-
-def _trim_span(text: str, start: int, end: int) -> tuple[int, int]:
-    while start < end and text[start] in _GO_SPACE:
-        start += 1
-    while end > start and text[end - 1] in _GO_SPACE:
-        end -= 1
-    return start, end
-
-
-def _split_command(logical: str) -> tuple[str, int, int]:
-    """The command word, and where its arguments start and end (``splitCommand``)."""
-    start, end = _trim_span(logical, 0, len(logical))
-    match = _WS.search(logical, start, end)
-    if not match:
-        return logical[start:end], end, end
-    return logical[start : match.start()], match.end(), end
-
-
-def _builder_flags(text: str, start: int, end: int, escape: str) -> tuple[list[_Word], int]:
-    """The leading ``--flag`` words and where the rest starts (``extractBuilderFlags``)."""
-    words: list[_Word] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    buffer: list[str] = []
-    word_start = start
-    quote = ""
-    blank_ok = False
-    pos = start
-    while pos <= end:
-        char = text[pos] if pos < end else ""
-        if phase == in_spaces:
-            if pos == end:
-                break
-            if char in _GO_SPACE:
-                pos += 1
-                continue
-            if char != "-" or pos + 1 == end or text[pos + 1] != "-":
-                return words, pos
-            phase = in_word
-            word_start = pos
-        if pos == end:
-            word = "".join(buffer)
-            if word != "--" and (blank_ok or word):
-                words.append(_Word(word, word_start, pos))
-            break
-        if phase == in_word:
-            if char in _GO_SPACE:
-                word = "".join(buffer)
-                phase = in_spaces
-                if word == "--":
-                    return words, pos
-                if blank_ok or word:
-                    words.append(_Word(word, word_start, pos))
-                buffer = []
-                blank_ok = False
-                pos += 1
-                continue
-            if char in "'\"":
-                quote = char
-                blank_ok = True
-                phase = in_quote
-                pos += 1
-                continue
-            if char == escape:
-                if pos + 1 == end:
-                    pos += 1
-                    continue
-                pos += 1
-                char = text[pos]
-            buffer.append(char)
-            pos += 1
-            continue
-        if char == quote:
-            phase = in_word
-            pos += 1
-            continue
-        if char == escape:
-            if pos + 1 == end:
-                phase = in_word
-                pos += 1
-                continue
-            pos += 1
-            char = text[pos]
-        buffer.append(char)
-        pos += 1
-    return words, end
-
-
-def _words(text: str, start: int, end: int, escape: str) -> list[_Word]:
-    """Quote-aware words with their quotes kept, as ``ARG`` reads them (``parseWords``)."""
-    words: list[_Word] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    buffer: list[str] = []
-    word_start = start
-    quote = ""
-    blank_ok = False
-    pos = start
-    while pos <= end:
-        char = text[pos] if pos < end else ""
-        if phase == in_spaces:
-            if pos == end:
-                break
-            if char in _GO_SPACE:
-                pos += 1
-                continue
-            phase = in_word
-            word_start = pos
-        if pos == end:
-            if blank_ok or buffer:
-                words.append(_Word("".join(buffer), word_start, pos))
-            break
-        if phase == in_word:
-            if char in _GO_SPACE:
-                phase = in_spaces
-                if blank_ok or buffer:
-                    words.append(_Word("".join(buffer), word_start, pos))
-                buffer = []
-                blank_ok = False
-                pos += 1
-                continue
-            if char in "'\"":
-                quote = char
-                blank_ok = True
-                phase = in_quote
-            if char == escape:
-                if pos + 1 == end:
-                    pos += 1
-                    continue
-                buffer.append(char)
-                pos += 1
-                char = text[pos]
-            buffer.append(char)
-            pos += 1
-            continue
-        if char == quote:
-            phase = in_word
-        if char == escape and quote != "'":
-            if pos + 1 == end:
-                phase = in_word
-                pos += 1
-                continue
-            buffer.append(char)
-            pos += 1
-            char = text[pos]
-        buffer.append(char)
-        pos += 1
-    return words
-
-
-def _whitespace_words(text: str, start: int, end: int) -> list[_Word]:
-    """FROM's arguments: split on whitespace, nothing else (``parseStringsWhitespaceDelimited``)."""
-    if start >= end:
-        return []
-    words: list[_Word] = []
-    pos = start
-    for match in _WS.finditer(text, start, end):
-        words.append(_Word(text[pos : match.start()], pos, match.start()))
-        pos = match.end()
-    words.append(_Word(text[pos:end], pos, end))
-    return words
-
-
-def _literal(raw: str, escape: str) -> tuple[int, int] | None:
-    """The span inside ``raw`` of a plain or simply quoted literal; None if it needs lexing.
-
-    BuildKit runs these values through its shell lexer, so one pair of matching quotes is
-    removed; anything with escapes or inner quotes is left to a human.
-    """
-    start, end = 0, len(raw)
-    if len(raw) >= 2 and raw[0] == raw[-1] and raw[0] in "'\"":
-        start, end = 1, len(raw) - 1
-    inner = raw[start:end]
-    if not inner or "'" in inner or '"' in inner or escape in inner:
-        return None
-    return start, end
-
-
 @dataclass
 class _Scan:
     """The state of one pass over a Dockerfile's instructions."""
 
     path: str
-    source: _Source
+    source: Source
     escape: str
     sites: dict[tuple[int, int], Site] = field(default_factory=dict)
     skips: list[Skip] = field(default_factory=list)
@@ -442,7 +168,7 @@ def find_dockerfile_sites(path: str, text: str) -> tuple[list[Site], list[Skip]]
     and silently ignored otherwise. Sites are sorted by position; spans never overlap.
     """
     commands = _parse(path, text)
-    source = _Source(text)
+    source = Source(text)
     scan = _Scan(path, source, source.escape_token())
     stage_names: set[str] = set()
     all_stage_names = _all_stage_names(commands)
@@ -482,10 +208,10 @@ def _all_stage_names(commands: list[buildkit.Command]) -> set[str]:
 
 def _read_global_arg(scan: _Scan, command: buildkit.Command, args: dict[str, _ArgDefault]) -> None:
     logical = scan.source.logical(command.start_line, scan.escape)
-    _, args_start, args_end = _split_command(logical.text)
-    _, rest = _builder_flags(logical.text, args_start, args_end, scan.escape)
-    rest, _ = _trim_span(logical.text, rest, args_end)
-    words = _words(logical.text, rest, args_end, scan.escape)
+    _, args_start, args_end = split_command(logical.text)
+    _, rest = builder_flags(logical.text, args_start, args_end, scan.escape)
+    rest, _ = trim_span(logical.text, rest, args_end)
+    words = parse_words(logical.text, rest, args_end, scan.escape)
     located = [word.text for word in words] == list(command.value)
     for index, value in enumerate(command.value):
         name, equals, default = value.partition("=")
@@ -498,7 +224,7 @@ def _read_global_arg(scan: _Scan, command: buildkit.Command, args: dict[str, _Ar
         if word is None or logical.text[word.start : word.end] != value:
             arg.problem = _LOST if word is None else _COMPLEX
             continue
-        inner = _literal(default, scan.escape)
+        inner = plain_literal(default, scan.escape)
         if inner is None:
             arg.problem = _COMPLEX
             continue
@@ -542,15 +268,15 @@ def _read_base(
     if base.lower() == _SCRATCH or base.lower() in stage_names:
         return
     logical = scan.source.logical(line, scan.escape)
-    _, args_start, args_end = _split_command(logical.text)
-    flags, rest = _builder_flags(logical.text, args_start, args_end, scan.escape)
-    rest, _ = _trim_span(logical.text, rest, args_end)
-    words = _whitespace_words(logical.text, rest, args_end)
+    _, args_start, args_end = split_command(logical.text)
+    flags, rest = builder_flags(logical.text, args_start, args_end, scan.escape)
+    rest, _ = trim_span(logical.text, rest, args_end)
+    words = whitespace_words(logical.text, rest, args_end)
     if [flag.text for flag in flags] != list(command.flags) or not words or words[0].text != base:
         scan.skip(line, base, _LOST)
         return
     word = words[0]
-    inner = _literal(base, scan.escape)
+    inner = plain_literal(base, scan.escape)
     if inner is None:
         if "$" in base:
             scan.skip(line, base, "reference is assembled from build arguments")
@@ -610,8 +336,8 @@ def _read_flags(scan: _Scan, command: buildkit.Command, stage_names: set[str]) -
     if not wanted:
         return
     logical = scan.source.logical(command.start_line, scan.escape)
-    _, args_start, args_end = _split_command(logical.text)
-    flags, _ = _builder_flags(logical.text, args_start, args_end, scan.escape)
+    _, args_start, args_end = split_command(logical.text)
+    flags, _ = builder_flags(logical.text, args_start, args_end, scan.escape)
     if [flag.text for flag in flags] != list(command.flags):
         return
     for flag in flags:
@@ -633,7 +359,7 @@ def _read_flags(scan: _Scan, command: buildkit.Command, stage_names: set[str]) -
 
 
 def _external(
-    scan: _Scan, logical: _Logical, start: int, end: int, kind: str, stage_names: set[str]
+    scan: _Scan, logical: Logical, start: int, end: int, kind: str, stage_names: set[str]
 ) -> None:
     value = logical.text[start:end]
     if (

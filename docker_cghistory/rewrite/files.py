@@ -6,7 +6,6 @@ that encoding the rewritten text gives back every untouched byte exactly.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import fnmatch
 import os
@@ -14,6 +13,7 @@ import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from .. import atomic
 from ..errors import UsageError, sanitize
 from .compose import find_compose_sites
 from .dockerfile import find_dockerfile_sites
@@ -255,9 +255,9 @@ def rewrite(
 def atomic_write(path: str, data: bytes, expected: Snapshot | None = None) -> None:
     """Replace a file's content all at once, keeping its mode (and owner where allowed).
 
-    The data goes to a temporary file in the same directory, is flushed to disk, then renamed
-    over the target, so a crash leaves either the old file or the new one, never half of it,
-    and no temporary file survives a failure. A symlink is followed, not replaced.
+    ``atomic.write`` does the replacing (temporary file, fsync, rename, fsync of the folder),
+    so a crash leaves either the old file or the new one, never half of it, and no temporary
+    file survives a failure. A symlink is followed, not replaced.
 
     Renaming is refused where it would do more than the user asked: a file with other hard
     links (they would keep the old text), a read-only file (the rename would get past the
@@ -267,7 +267,6 @@ def atomic_write(path: str, data: bytes, expected: Snapshot | None = None) -> No
     """
     target = expected.target.real if expected is not None else os.path.realpath(path)
     shown = sanitize(path)
-    directory = os.path.dirname(target)
     try:
         existing: os.stat_result | None = os.lstat(target)
     except FileNotFoundError:
@@ -278,40 +277,17 @@ def atomic_write(path: str, data: bytes, expected: Snapshot | None = None) -> No
         _check_unchanged(shown, target, expected)
     if existing is not None:
         _check_replaceable(shown, target, existing)
-    temporary: str | None = None
-    try:
-        # The name is known before the file exists (not tempfile.mkstemp, which creates it and
-        # then returns the name): a Ctrl-C landing right after the creation still removes it.
-        temporary = os.path.join(
-            directory, f".{os.path.basename(target)}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-        )
-        try:
-            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _CLOEXEC, 0o600)
-        except FileExistsError:
-            temporary = None  # not ours
-            raise
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if existing is not None:
-            os.chmod(temporary, stat.S_IMODE(existing.st_mode))
-            if (existing.st_uid, existing.st_gid) != _owner(temporary):
-                with contextlib.suppress(OSError):
-                    os.chown(temporary, existing.st_uid, existing.st_gid)
-        else:
-            os.chmod(temporary, 0o666 & ~_umask())
+        mode, owner = stat.S_IMODE(existing.st_mode), (existing.st_uid, existing.st_gid)
+    else:
+        mode, owner = 0o666 & ~_umask(), None
+    def still_unchanged() -> None:
         if expected is not None:
             _check_unchanged(shown, target, expected)
-        os.replace(temporary, target)
-        temporary = None
+
+    try:
+        atomic.write(target, data, mode=mode, owner=owner, before_rename=still_unchanged)
     except OSError as error:
         raise WriteFailure(f"{shown}: cannot write: {error.strerror or error}") from None
-    finally:
-        if temporary is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-    _sync_directory(directory)
 
 
 def _check_replaceable(shown: str, target: str, info: os.stat_result) -> None:
@@ -353,25 +329,7 @@ def _check_unchanged(shown: str, target: str, expected: Snapshot) -> None:
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
-def _owner(path: str) -> tuple[int, int]:
-    info = os.stat(path)
-    return info.st_uid, info.st_gid
-
-
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def _sync_directory(directory: str) -> None:
-    """Make the rename itself durable; not every platform or filesystem allows it."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -48,6 +48,7 @@ from docker_cghistory.errors import (
 from docker_cghistory.history import Build
 from docker_cghistory.reference import Reference
 from docker_cghistory.testcommand import CannotRun, run_command, substitute
+from tests.unit.terminal import Captured
 
 NOW = datetime(2024, 7, 1, tzinfo=timezone.utc)
 GOOD, BAD, SKIP = Verdict.GOOD, Verdict.BAD, Verdict.SKIP
@@ -371,7 +372,8 @@ def test_runner_passes_the_image_as_argument_and_environment(tmp_path) -> None:
 
 
 def test_runner_sends_the_commands_stdout_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
-    status = run_command(["sh", "-c", "echo out; echo err >&2; exit 3"], "img")
+    status = run_command(["sh", "-c", "echo out; echo err >&2; exit 3"], "img",
+                         output=sys.stderr)
     captured = capfd.readouterr()
     assert status == 3
     assert captured.out == ""
@@ -594,7 +596,7 @@ class FakeClient:
 class FakeImages:
     instances: ClassVar[list[FakeImages]] = []
 
-    def __init__(self, client: object, *, platform: str | None = None) -> None:
+    def __init__(self, client: object, streams: object, *, platform: str | None = None) -> None:
         self.pulls: list[str] = []
         self.cleaned = self.closed = False
         FakeImages.instances.append(self)
@@ -638,10 +640,9 @@ def fake_images(monkeypatch: pytest.MonkeyPatch) -> type[FakeImages]:
     return FakeImages
 
 
-def test_run_prints_only_the_result_on_stdout(
-        fake_images: type[FakeImages], capfd: pytest.CaptureFixture[str]) -> None:
-    assert command.run(args(), FakeContext()) == 0
-    captured = capfd.readouterr()
+def test_run_prints_only_the_result_on_stdout(fake_images: type[FakeImages]) -> None:
+    captured = Captured()
+    assert command.run(args(), FakeContext(), captured) == 0
     assert captured.out.splitlines()[0] == (
         f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00Z)")
     assert "bisect: testing #9" in captured.err
@@ -649,32 +650,33 @@ def test_run_prints_only_the_result_on_stdout(
     assert images.cleaned and len(images.pulls) <= max_runs(10)
 
 
-def test_run_json_and_keep(fake_images: type[FakeImages],
-                           capfd: pytest.CaptureFixture[str]) -> None:
-    assert command.run(args(format="json", keep=True), FakeContext()) == 0
-    document = json.loads(capfd.readouterr().out)
+def test_run_json_and_keep(fake_images: type[FakeImages]) -> None:
+    captured = Captured()
+    assert command.run(args(format="json", keep=True), FakeContext(), captured) == 0
+    document = json.loads(captured.out)
     assert document["FirstBad"]["Digest"] == digest(6)
     images = fake_images.instances[0]
     assert images.closed and not images.cleaned
 
 
-def test_run_ambiguous_prints_the_range_and_fails(
-        fake_images: type[FakeImages], capfd: pytest.CaptureFixture[str]) -> None:
+def test_run_ambiguous_prints_the_range_and_fails(fake_images: type[FakeImages]) -> None:
     script = 'case "$CGHISTORY_IMAGE" in *:0[45]*) exit 125;; *:0[5-9]*) exit 1;; esac'
+    captured = Captured()
     with pytest.raises(Undecided, match="one of 3"):
-        command.run(args(good="6", bad="2", command=["sh", "-c", script]), FakeContext())
-    assert capfd.readouterr().out.startswith("the first bad build is one of:\n")
+        command.run(args(good="6", bad="2", command=["sh", "-c", script]), FakeContext(),
+                    captured)
+    assert captured.out.startswith("the first bad build is one of:\n")
 
 
 def test_run_cleans_up_when_the_bisect_stops(fake_images: type[FakeImages]) -> None:
     with pytest.raises(Stop, match=r"--good #9 .* is bad"):
-        command.run(args(command=["false"]), FakeContext())
+        command.run(args(command=["false"]), FakeContext(), Captured())
     assert fake_images.instances[0].cleaned
 
 
 def test_run_requires_good(fake_images: type[FakeImages]) -> None:
     with pytest.raises(UsageError, match="--good is required"):
-        command.run(args(good=None), FakeContext())
+        command.run(args(good=None), FakeContext(), Captured())
     assert not fake_images.instances
 
 
@@ -739,3 +741,14 @@ def test_format_takes_only_its_choices() -> None:
     assert "\n" not in message
     assert "--format" in message and "table" in message
     assert "choose from" in message and "text" in message and "json" in message  # quoting varies
+
+
+def test_run_sends_the_test_commands_output_to_the_given_stderr(
+        fake_images: type[FakeImages]) -> None:
+    """A stream without a descriptor gets the command's output copied in, stdout and stderr."""
+    loud = ["sh", "-c", f'echo "out {{}}"; echo "err {{}}" >&2; {BREAKS_AT_6}', "{}"]
+    captured = Captured()
+    assert command.run(args(command=loud), FakeContext(), captured) == 0
+    assert captured.out.startswith("first bad build: ") and "out cgr" not in captured.out
+    assert f"out cgr.example/acme/app@{digest(9)}" in captured.err
+    assert f"err cgr.example/acme/app@{digest(9)}" in captured.err

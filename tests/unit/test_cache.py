@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from docker_cghistory import cache
+from docker_cghistory import cache, cache_trust
 
 from .conftest import Env
 
@@ -175,8 +175,8 @@ OTHER_UID = 4242
 @pytest.fixture
 def fresh_verdicts(monkeypatch) -> None:
     """Forget this process's folder verdicts and warnings: each test judges its own folders."""
-    monkeypatch.setattr(cache, "_verdicts", {})
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(cache_trust, "_verdicts", {})
+    monkeypatch.setattr(cache_trust, "_warned", set())
 
 
 def plant(kind: str, name: str, value: object, mode: int = 0o700) -> Path:
@@ -271,7 +271,7 @@ def test_key_readable_by_others_spoils_the_cache(fresh_verdicts, capsys, key_mod
     known = key_path.read_bytes()
     key_path.chmod(key_mode)
     # A fresh process: nothing judged yet.
-    cache._verdicts.clear()
+    cache_trust._verdicts.clear()
     assert cache.read_json("realms", "r") is None
     assert cache._local_key() != known
     cache.write_json("realms", "r", {"ours": 2})
@@ -296,7 +296,7 @@ def test_symlinked_or_foreign_key_is_refused(fresh_verdicts, isolated_env: Env, 
     outside.write_bytes(b"k" * 32)
     outside.chmod(0o600)
     os.symlink(outside, os.path.join(cache.cache_dir(), "key"))
-    cache._verdicts.clear()
+    cache_trust._verdicts.clear()
     assert cache._local_key() != b"k" * 32
     assert cache.read_json("realms", "r") is None
     assert warnings(capsys)[0].endswith("key file is not a regular file")
@@ -304,9 +304,9 @@ def test_symlinked_or_foreign_key_is_refused(fresh_verdicts, isolated_env: Env, 
 
 def test_key_owned_by_another_uid_is_refused(fresh_verdicts, monkeypatch, capsys) -> None:
     key = cache._local_key()
-    cache._verdicts.clear()
+    cache_trust._verdicts.clear()
     real_uid = os.geteuid()
-    monkeypatch.setattr(cache, "_folder_problem", lambda path: "")  # the folders pass
+    monkeypatch.setattr(cache_trust, "_folder_problem", lambda path: "")  # the folders pass
     monkeypatch.setattr(os, "geteuid", lambda: OTHER_UID)
     assert cache._local_key() != key
     assert warnings(capsys)[0].endswith(f"key file owned by uid {real_uid}")

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from docker_cghistory import cache
+from docker_cghistory import cache, cache_trust
 from docker_cghistory.credentials import Credential
 from docker_cghistory.reference import parse_cli
 from docker_cghistory.registry import RegistryClient
@@ -34,8 +34,8 @@ SECRET = base64.b64encode(f"puller:{PASSWORD}".encode()).decode()
 @pytest.fixture(autouse=True)
 def fresh_verdicts(monkeypatch) -> None:
     """Each test is a fresh process as far as folder verdicts and warnings go."""
-    monkeypatch.setattr(cache, "_verdicts", {})
-    monkeypatch.setattr(cache, "_warned", set())
+    monkeypatch.setattr(cache_trust, "_verdicts", {})
+    monkeypatch.setattr(cache_trust, "_warned", set())
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ def plant(value: object, mode: int = 0o700) -> None:
     cache.write_json("realms", cache.key_name("cgr.dev"), value)
     for folder in (Path(cache.cache_dir()), realm_file().parent):
         folder.chmod(mode)
-    cache._verdicts.clear()  # the victim's run starts after the planting
+    cache_trust._verdicts.clear()  # the victim's run starts after the planting
 
 
 def assert_safe(cgr: FakeCgr, history: list) -> None:
@@ -104,7 +104,7 @@ def test_planted_realm_in_another_users_folder_gets_nothing(cgr: FakeCgr, listen
                                                             monkeypatch, capsys) -> None:
     """Two users: the cache folder (and the key beside it) belong to the attacker."""
     cache.write_signed_json("realms", cache.key_name("cgr.dev"), PLANTED)  # under their key
-    cache._verdicts.clear()  # the victim's run starts after the planting
+    cache_trust._verdicts.clear()  # the victim's run starts after the planting
     monkeypatch.setattr(os, "geteuid", lambda: os.stat(cache.cache_dir()).st_uid + 1)
     client().history(parse_cli("cgr.dev/acme.com/private"))
     assert_safe(cgr, listener)

@@ -311,7 +311,7 @@ def test_registry_garbage_is_one_line(cgr: FakeCgr, requests_mock, capsys) -> No
 
 def test_unexpected_exception_is_one_line_without_debug(cgr: FakeCgr, monkeypatch,
                                                         capsys) -> None:
-    def explode(args, context):
+    def explode(args, context, streams):
         raise RuntimeError(f"boom\nsecond line \x1b[2J {PASSWORD}"[:24])
 
     monkeypatch.setattr(list_command, "run", explode)
@@ -327,7 +327,7 @@ def test_unexpected_exception_is_one_line_without_debug(cgr: FakeCgr, monkeypatc
 
 
 def test_keyboard_interrupt_exits_130(cgr: FakeCgr, monkeypatch, capsys) -> None:
-    def interrupted(args, context):
+    def interrupted(args, context, streams):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(list_command, "run", interrupted)
@@ -351,3 +351,19 @@ def test_a_wide_history(cgr: FakeCgr, capsys) -> None:
     assert out.split() == newest_first(cgr, "chainguard/nightly")
     code, out, _ = invoke(capsys, "nightly", "-q", "--last", "1200")
     assert out.split() == newest_first(cgr, "chainguard/nightly")[:1200]
+
+
+# --- the streams a command is given --------------------------------------------------------------
+
+
+def test_the_given_streams_get_the_listing_and_the_errors(cgr: FakeCgr,
+                                                          capsys: pytest.CaptureFixture) -> None:
+    """``cli.run`` hands its streams to the command and renders failures on them too."""
+    from tests.unit.terminal import Captured
+
+    listed, failed = Captured(), Captured()
+    assert cli.run(["python", "-q", "--last", "2"], listed) == 0
+    assert listed.out.splitlines() == newest_first(cgr)[:2] and listed.err == ""
+    assert cli.run(["python", "--last", "0"], failed) == 2
+    assert failed.out == "" and "--last takes a number of builds" in one_line_error(failed.err)
+    assert capsys.readouterr() == ("", "")  # nothing went to the process's own streams

@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 
 import docker_cghistory
 from docker_cghistory.commands import install
+from tests.unit.terminal import Captured
 
 PACKAGE = Path(docker_cghistory.__file__).resolve().parent
 TRAPS = ("json", "re", "base64", "argparse", "sitecustomize", "usercustomize")
@@ -144,23 +146,50 @@ def test_a_transient_interpreter_is_recognised(python: str, transient: bool) -> 
 
 
 def test_install_prints_the_interpreter_and_warns_when_it_is_transient(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(install, "precompile", lambda package=None: None)
     context = types.SimpleNamespace(program="docker-cghistory")
     args = argparse.Namespace(dir=str(tmp_path / "a"))
-    assert install.run(args, context) == 0  # type: ignore[arg-type]
-    out, err = capsys.readouterr()
+    streams = Captured()
+    assert install.run(args, context, streams) == 0  # type: ignore[arg-type]
+    out, err = streams.out, streams.err
     assert out.splitlines() == [f"installed: {tmp_path / 'a' / 'docker-cghistory'}",
                                 f"python: {sys.executable}", "try: docker cghistory --help"]
     assert err == ""
 
     monkeypatch.setattr(sys, "executable", "/tmp/pip-build-env-x/bin/python3")
     args = argparse.Namespace(dir=str(tmp_path / "b"))
-    assert install.run(args, context) == 0  # type: ignore[arg-type]
-    out, err = capsys.readouterr()
+    streams = Captured()
+    assert install.run(args, context, streams) == 0  # type: ignore[arg-type]
+    out, err = streams.out, streams.err
     assert "python: /tmp/pip-build-env-x/bin/python3" in out.splitlines()
     assert err.count("\n") == 1 and err.startswith("docker-cghistory: warning: ")
     assert "/tmp/pip-build-env-x/bin/python3" in err
     launcher = (tmp_path / "b" / "docker-cghistory").read_text()
     assert "exec /tmp/pip-build-env-x/bin/python3 -I -c " in launcher
+
+
+def test_install_again_and_uninstall_say_what_they_did(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run with injected streams: each command's lines, read back without capturing stdout."""
+    from docker_cghistory.commands import uninstall
+
+    monkeypatch.setattr(install, "precompile", lambda package=None: None)
+    context = types.SimpleNamespace(program="docker-cghistory")
+    args = argparse.Namespace(dir=str(tmp_path / "plugins"))
+    path = tmp_path / "plugins" / "docker-cghistory"
+    mask = os.umask(0o077)  # the launcher is 0755 whatever the umask: docker must run it
+    try:
+        assert install.run(args, context, Captured()) == 0  # type: ignore[arg-type]
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o755
+    again = Captured()
+    assert install.run(args, context, again) == 0  # type: ignore[arg-type]
+    assert again.out.splitlines()[0] == f"already installed: {path}"
+    assert not any(line.startswith("try:") for line in again.out.splitlines())
+    removed, absent = Captured(), Captured()
+    assert uninstall.run(args, context, removed) == 0  # type: ignore[arg-type]
+    assert uninstall.run(args, context, absent) == 0  # type: ignore[arg-type]
+    assert (removed.out, absent.out) == (f"removed: {path}\n", f"not installed: {path}\n")
+    assert removed.err == absent.err == "" and os.listdir(path.parent) == []

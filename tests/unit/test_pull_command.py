@@ -21,7 +21,8 @@ from docker_cghistory.engine import Engine
 from docker_cghistory.errors import InvalidReference, UsageError
 from docker_cghistory.history import Build
 from docker_cghistory.reference import Reference
-from tests.unit.enginefakes import D1, D2, D3, ENDPOINT, NAME, SECRET, FakeAPI, image
+from tests.unit.enginefakes import D1, D2, D3, ENDPOINT, NAME, PULL_EVENTS, SECRET, FakeAPI, image
+from tests.unit.terminal import Captured
 
 NOW = datetime.now(timezone.utc)
 BUILDS = [Build(NOW - timedelta(days=i, hours=1), d) for i, d in enumerate((D1, D2, D3))]
@@ -79,24 +80,23 @@ def fake_engine(monkeypatch: pytest.MonkeyPatch) -> FakeAPI:
     return api
 
 
-def test_pull_previous_prints_the_reference(fake_engine: FakeAPI,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    context = FakeContext()
-    assert pull.run(pull_args(previous=True), context) == 0  # type: ignore[arg-type]
-    out, err = capsys.readouterr()
-    assert out == f"{NAME}@{D2}\n"
-    assert err == ""  # not a terminal: quiet but for the result
+def test_pull_previous_prints_the_reference(fake_engine: FakeAPI) -> None:
+    context, streams = FakeContext(), Captured()
+    assert pull.run(pull_args(previous=True), context, streams) == 0  # type: ignore[arg-type]
+    assert streams.out == f"{NAME}@{D2}\n"
+    assert streams.err == ""  # not a terminal: quiet but for the result
     assert context.client_.calls == [{"last": 2}]
     assert fake_engine.calls[0][2]["tag"] == D2
     assert [call[0] for call in fake_engine.calls] == ["pull", "inspect_image"]  # no tagging
     assert fake_engine.closed
 
 
-def test_retag_says_what_the_tag_pointed_at(fake_engine: FakeAPI,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_retag_says_what_the_tag_pointed_at(fake_engine: FakeAPI) -> None:
     fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:img1", f"{NAME}@{D1}")
-    assert pull.run(pull_args(index=2, retag=True, tag="myapp:old"), FakeContext()) == 0  # type: ignore[arg-type]
-    out, err = capsys.readouterr()
+    streams = Captured()
+    assert pull.run(pull_args(index=2, retag=True, tag="myapp:old"), FakeContext(),  # type: ignore[arg-type]
+                    streams) == 0
+    out, err = streams.out, streams.err
     assert out == f"{NAME}@{D3}\n"
     assert f"Tagged {NAME}@{D3} as myapp:old" in err
     assert f"{NAME}:latest now points at {NAME}@{D3}; before: image sha256:img1" in err
@@ -105,32 +105,32 @@ def test_retag_says_what_the_tag_pointed_at(fake_engine: FakeAPI,
     assert tags == [("sha256:img3", "myapp", "old"), ("sha256:img3", NAME, "latest")]
 
 
-def test_retag_of_an_absent_tag(fake_engine: FakeAPI,
-                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert pull.run(pull_args(index=1, retag=True), FakeContext()) == 0  # type: ignore[arg-type]
-    assert "(it was absent)" in capsys.readouterr().err
+def test_retag_of_an_absent_tag(fake_engine: FakeAPI) -> None:
+    streams = Captured()
+    assert pull.run(pull_args(index=1, retag=True), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    assert "(it was absent)" in streams.err
 
 
 def test_bad_new_tag_fails_before_pulling(fake_engine: FakeAPI) -> None:
     for bad in ("UPPER/Case", "name@sha256:" + "1" * 64, "bad tag"):
         with pytest.raises(InvalidReference):
-            pull.run(pull_args(index=1, tag=bad), FakeContext())  # type: ignore[arg-type]
+            pull.run(pull_args(index=1, tag=bad), FakeContext(), Captured())  # type: ignore[arg-type]
     assert fake_engine.calls == []
 
 
-def test_no_selector_without_a_terminal_names_the_selectors(fake_engine: FakeAPI) -> None:
+@pytest.mark.parametrize("known", [{}, {"stderr_is_tty": True}, {"stdin_is_tty": True}])
+def test_no_selector_without_a_terminal_names_the_selectors(
+        fake_engine: FakeAPI, known: dict[str, bool]) -> None:
+    """The picker needs keys from stdin and a screen on stderr: one of them is not enough."""
     context = FakeContext()
     with pytest.raises(UsageError) as caught:
-        pull.run(pull_args(), context)  # type: ignore[arg-type]
+        pull.run(pull_args(), context, Captured(**known))  # type: ignore[arg-type]
     for flag in ("--digest", "--index", "--previous", "--at", "--cooldown"):
         assert flag in str(caught.value)
     assert fake_engine.calls == [] and context.client_.calls == []  # refused before any work
 
 
-def test_interrupt_during_retag_finishes_it_first(
-    fake_engine: FakeAPI, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_interrupt_during_retag_finishes_it_first(fake_engine: FakeAPI) -> None:
     """Ctrl-C between ``--tag`` and ``--retag`` must not leave one done and one not."""
     original = fake_engine.tag
 
@@ -142,8 +142,30 @@ def test_interrupt_during_retag_finishes_it_first(
         return result
 
     fake_engine.tag = tag_then_interrupt  # type: ignore[method-assign]
+    streams = Captured()
     with pytest.raises(KeyboardInterrupt):
-        pull.run(pull_args(index=1, tag="myapp:x", retag=True), FakeContext())  # type: ignore[arg-type]
+        pull.run(pull_args(index=1, tag="myapp:x", retag=True), FakeContext(), streams)  # type: ignore[arg-type]
     tags = [call[1] for call in fake_engine.calls if call[0] == "tag"]
     assert tags == [("sha256:img2", "myapp", "x"), ("sha256:img2", NAME, "latest")]
-    assert capsys.readouterr().out == ""  # interrupted: no reference claimed as the result
+    assert streams.out == ""  # interrupted: no reference claimed as the result
+
+
+def test_a_terminal_on_stderr_gets_the_build_and_progress_cut_to_its_width(
+        fake_engine: FakeAPI) -> None:
+    """Told stderr is a terminal, the command draws there; stdout still holds the result only."""
+    fake_engine.events = PULL_EVENTS[:4]
+    streams = Captured(stderr_is_tty=True, width=24)
+    assert pull.run(pull_args(index=1), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    assert streams.out == f"{NAME}@{D2}\n"
+    first, *progress = streams.err.split("\n")
+    assert first.startswith(f"Pulling {NAME}:latest #1 (updated ")
+    cut = f"{D1}: Pulling from chainguard/python"[:23]  # one column short of the width
+    assert progress[:3] == [cut, "aaaa: Pulling fs layer", "bbbb: Pulling fs layer"]
+    assert "\x1b[2A\r\x1b[2Kaaaa: Downloading [=>" in streams.err
+
+
+def test_quiet_draws_nothing_even_on_a_terminal(fake_engine: FakeAPI) -> None:
+    fake_engine.events = PULL_EVENTS
+    streams = Captured(tty=True)
+    assert pull.run(pull_args(index=1, quiet=True), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    assert (streams.out, streams.err) == (f"{NAME}@{D2}\n", "")

@@ -472,3 +472,21 @@ def test_atomic_write_refuses_a_read_only_file(folder: Path) -> None:
     assert target.read_bytes() == b"FROM a\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o444
     assert sorted(p.name for p in folder.iterdir()) == ["Dockerfile"]
+
+
+def test_atomic_write_syncs_the_file_and_then_its_folder(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = folder / "Dockerfile"
+    target.write_bytes(b"FROM a\n")
+    snapshot = read_snapshot(Target("Dockerfile", str(target)))
+    synced: list[bool] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(files_module.os, "fsync", fsync)
+    atomic_write(str(target), b"FROM a@sha256:1\n", snapshot)
+    assert synced == [False, True]  # the new content, then the rename

@@ -1,0 +1,67 @@
+"""What a finished bisect prints: git bisect's ``key: value`` lines, or one JSON object.
+
+Why its own module: rendering is read by people and scripts (``grep``, ``jq``) and changes for
+their sake, never for the search's; it takes a finished ``Bisection`` and its ``Result`` and
+returns text, so ``commands/bisect.py`` decides where it goes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .bisect import Bisection, Candidate
+    from .bisect_search import Result
+
+
+def pin_command(program: str, last_good: Candidate) -> str:
+    """The ``pin`` command that writes the last good build into Dockerfiles and compose files.
+
+    ``pin --at`` takes the build current at a moment: the last good build's own timestamp
+    names exactly it.
+    """
+    return f"{program} pin --at {last_good.updated}"
+
+
+def from_line(last_good: Candidate) -> str:
+    return f"FROM {last_good.reference.tagged}@{last_good.build.digest}"
+
+
+def render_text(bisection: Bisection, result: Result, program: str) -> str:
+    """git bisect's shape: ``key: value`` lines a person reads and ``grep``/``cut`` take apart."""
+    candidates = bisection.candidates
+    last_good = candidates[result.last_good]
+    lines = []
+    if result.first_bad is not None:
+        first_bad = candidates[result.first_bad]
+        lines.append(f"first bad build: {first_bad.pinned} ({first_bad.updated})")
+    else:
+        lines.append("the first bad build is one of:")
+        for index in result.candidates:
+            candidate = candidates[index]
+            tag = "skipped" if index != result.candidates[-1] else "bad"
+            lines.append(f"  {candidate.pinned} ({candidate.updated}) {tag}")
+    lines.append(f"last good build: {last_good.pinned} ({last_good.updated})")
+    lines.append(from_line(last_good))
+    lines.append(f"tested: {bisection.tested} builds, skipped: {bisection.skipped}")
+    lines.append(f"pin: {pin_command(program, last_good)}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(bisection: Bisection, result: Result, program: str) -> str:
+    """The result as one JSON object, keyed the way docker (and ``list``) key JSON: PascalCase."""
+    candidates = bisection.candidates
+    last_good = candidates[result.last_good]
+    document = {
+        "FirstBad": (candidates[result.first_bad].as_json()
+                     if result.first_bad is not None else None),
+        "LastGood": last_good.as_json(),
+        "FromLine": from_line(last_good),
+        "Candidates": [candidates[index].as_json() for index in result.candidates],
+        "Tested": bisection.tested,
+        "Skipped": bisection.skipped,
+        "Runs": [run.as_json() for run in bisection.runs],
+        "PinCommand": pin_command(program, last_good),
+    }
+    return json.dumps(document, separators=(",", ":")) + "\n"
