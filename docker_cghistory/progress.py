@@ -7,15 +7,13 @@ terminal is there; the engine adapter only hands it events.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .errors import escape_controls
+
 if TYPE_CHECKING:
     from .streams import Streams
-
-# C0/C1 controls, tabs and newlines included: a progress line must stay one terminal row.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # One decoded JSON message of the engine's pull stream.
 Event = Mapping[str, Any]
@@ -46,8 +44,9 @@ class PullProgress:
 
     @staticmethod
     def _text(value: object) -> str:
-        """Foreign text kept as laid out (progress bars pad with spaces), controls shown."""
-        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value or ""))
+        """Foreign text kept as laid out (progress bars pad with spaces), controls shown: tabs
+        and newlines too, because a progress line must stay one terminal row."""
+        return escape_controls(str(value or ""))
 
     @classmethod
     def line_for(cls, event: Event) -> str:
