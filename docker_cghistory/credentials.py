@@ -53,6 +53,18 @@ class Credential:
         """Bytes only the holder of this credential has: cached tokens are sealed with them."""
         return "\0".join([self.secret or "", self.identity_token or ""]).encode()
 
+    def engine_auth(self) -> dict[str, str] | None:
+        """The ``auth_config`` docker-py passes to the engine for a pull (``None``: anonymous).
+
+        Here rather than on the registry client: it says how this credential is presented
+        to the engine, which never sees our registry tokens.
+        """
+        if self.identity_token:
+            return {"identitytoken": self.identity_token}
+        if self.secret is not None:
+            return {"username": self.username or "", "password": self.secret}
+        return None
+
 
 ANONYMOUS = Credential(source="anonymous")
 

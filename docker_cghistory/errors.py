@@ -67,6 +67,14 @@ class NotFoundError(RegistryError):
     """The repository or tag does not exist."""
 
 
+class NoHistoryAPI(RegistryError):
+    """The registry serves the tag but has no tag history API (not a Chainguard registry).
+
+    A type, not words: ``pin`` falls back to a manifest HEAD on it, and rewording the message
+    must not silently break that fallback.
+    """
+
+
 class EngineError(CghistoryError):
     """The Docker engine is unreachable or failed."""
 

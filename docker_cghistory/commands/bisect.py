@@ -74,7 +74,7 @@ class ImageKeeper:
         credential = self.client.credential
         on_event = PullProgress.on(self.streams) if self.streams.stderr_is_tty else None
         self.engine.pull(
-            name, digest, auth=self.client.engine_auth(), platform=self.platform,
+            name, digest, auth=self.client.credential.engine_auth(), platform=self.platform,
             credential_source=credential.source, hint=hint_for(self.client.registry),
             on_event=on_event,
         )

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
         if show:
             streams.stderr.write(f"Pulling {_describe(reference, choice)}\n")
         image = engine.pull(
-            reference.name, digest, auth=client.engine_auth(), platform=args.platform,
+            reference.name, digest, auth=client.credential.engine_auth(), platform=args.platform,
             credential_source=client.credential.source, hint=hint_for(reference.registry),
             on_event=PullProgress.on(streams) if show else None,
         )

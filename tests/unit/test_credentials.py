@@ -361,3 +361,14 @@ def test_a_helper_name_with_a_folder_part_is_refused(
     assert message.startswith("credential helper name ")
     assert "is not a plain program name (configured in " in message
     assert not Path(f"{planted}.ran").exists()
+
+
+def test_engine_auth() -> None:
+    """What the engine gets for a pull: the credential itself, never a registry token."""
+    assert ANONYMOUS.engine_auth() is None
+    basic = Credential("auths['cgr.dev']", "puller", PASSWORD)
+    assert basic.engine_auth() == {"username": "puller", "password": PASSWORD}
+    identity = Credential("identity", None, None, identity_token=IDENTITY)
+    assert identity.engine_auth() == {"identitytoken": IDENTITY}
+    helper = Credential("credHelpers", None, PASSWORD, from_helper=True)
+    assert helper.engine_auth() == {"username": "", "password": PASSWORD}

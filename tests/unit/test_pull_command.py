@@ -31,6 +31,9 @@ BUILDS = [Build(NOW - timedelta(days=i, hours=1), d) for i, d in enumerate((D1, 
 class FakeCredential:
     source = "config.json auths for cgr.dev"
 
+    def engine_auth(self) -> dict[str, str]:
+        return {"username": "u", "password": SECRET}
+
 
 class FakeClient:
     credential = FakeCredential()
@@ -45,9 +48,6 @@ class FakeClient:
 
     def history_page(self, reference: Reference, window: Any) -> list[Build]:
         return sorted(BUILDS)
-
-    def engine_auth(self) -> dict[str, str]:
-        return {"username": "u", "password": SECRET}
 
 
 class FakeContext:
