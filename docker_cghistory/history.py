@@ -27,8 +27,9 @@ _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _LATEST_SKEW = timedelta(days=2)
 
 
-# RFC 3339 in UTC with "Z", the form we print: a registry's own text in this form is kept.
-_CANONICAL_UTC = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z\Z")
+# RFC 3339 in UTC with "Z" and a fraction, the form we print: a registry's own text in this
+# form is kept. A bare second is not: typed back, it would cover its whole second.
+_CANONICAL_UTC = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{1,9}Z\Z")
 
 
 @dataclass(frozen=True, order=True)
@@ -42,8 +43,11 @@ class Build:
 
     @property
     def timestamp(self) -> str:
-        """RFC 3339 in UTC: exactly as the registry wrote it (``.500Z`` stays ``.500Z``,
-        nanoseconds stay), or formatted when it used an offset or another shape."""
+        """The build's exact time, the only form any output shows: RFC 3339 in UTC, as the
+        registry wrote it (``.500Z`` stays ``.500Z``, nanoseconds stay), or formatted when it
+        used an offset, another shape or no fraction (``10Z`` prints ``10.000Z``). Always with
+        a fraction, so that pasted into ``--at`` it names this instant, not its whole second
+        (``timespec``), and selects this build."""
         return self.stamp or format_timestamp(self.updated)
 
     @property
@@ -190,14 +194,18 @@ def by_digest(builds: Sequence[Build], text: str) -> tuple[int, Build]:
     return matches[0]
 
 
-def at(builds: Sequence[Build], moment: datetime) -> tuple[int, Build]:
-    """The build the tag pointed at, at ``moment``: the newest one updated at or before it."""
+def at(builds: Sequence[Build], moment: datetime, shown: str | None = None) -> tuple[int, Build]:
+    """The build the tag pointed at, at ``moment``: the newest one updated at or before it.
+
+    ``shown`` is the time as the user gave it, for the error (``moment`` may be the end of a
+    typed second).
+    """
     for index, build in enumerate(builds):
         if build.updated <= moment:
             return index, build
     if builds:
         raise SelectionError(
-            f"{format_timestamp(moment)} is before the tag's first build "
+            f"{shown or format_timestamp(moment)} is before the tag's first build "
             f"({builds[-1].timestamp})"
         )
     raise SelectionError("the tag has no builds")

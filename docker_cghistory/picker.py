@@ -25,10 +25,14 @@ INSTRUCTION = "(arrows move, type to filter, Enter pulls, Esc cancels)"
 
 def row_text(index: int, build: Build, local: set[str] | None, now: datetime,
              index_width: int = 1) -> str:
-    """One line of the picker; plain text, because the filter matches on it."""
+    """One line of the picker; plain text, because the filter matches on it.
+
+    ``index`` is the full-listing index (the picker is given the whole history) and the time
+    is exact, as ``list`` prints them: either, pasted into ``--index``/``--at``, is this build.
+    """
     mark = "  local" if local is not None and build.digest in local else ""
     return (
-        f"#{index:<{index_width}}  {build.updated.strftime('%Y-%m-%d %H:%M:%SZ')}  "
+        f"#{index:<{index_width}}  {build.timestamp}  "
         f"{format_age(now - build.updated):<16}  sha256:{build.short}{mark}"
     )
 

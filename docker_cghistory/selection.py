@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from . import history
 from .errors import SelectionError, UsageError
 from .history import Build, Window
-from .timespec import parse_age, parse_when
+from .timespec import Moment, parse_age, parse_when
 
 if TYPE_CHECKING:
     from .reference import Reference
@@ -32,8 +32,9 @@ _BOUNDED_READ = 4
 class Selector:
     """What the user asked for, validated; ``value`` is typed by ``kind``.
 
-    ``digest``: the prefix as typed; ``index``: an int; ``at``: an aware datetime;
-    ``cooldown``: a timedelta. ``flag`` is how the user spelled it, for messages.
+    ``digest``: the prefix as typed; ``index``: an int; ``at``: a ``timespec.Moment`` (a
+    time typed without a fraction covers its whole second); ``cooldown``: a timedelta.
+    ``flag`` is how the user spelled it, for messages.
     """
 
     kind: Kind
@@ -99,7 +100,8 @@ def choose(builds: Sequence[Build], selector: Selector, now: datetime) -> Choice
         index, build = history.by_digest(builds, selector.value)
         return Choice(build, index)
     if selector.kind == "at":
-        index, build = history.at(builds, selector.value)
+        moment: Moment = selector.value
+        index, build = history.at(builds, moment.end, shown=str(moment))
         return Choice(build, index)
     if selector.kind == "cooldown":
         index, build = history.cooldown(builds, selector.value, now)
@@ -108,9 +110,13 @@ def choose(builds: Sequence[Build], selector: Selector, now: datetime) -> Choice
 
 
 def moment_of(selector: Selector, now: datetime) -> datetime | None:
-    """The instant a time-based selector looks back from (``None`` for the others)."""
+    """The instant a time-based selector looks back from (``None`` for the others).
+
+    For ``--at`` that is the end of what was typed: ``09:07:00`` looks back from
+    ``09:07:00.999999``, so a build at ``09:07:00.971`` is current at ``09:07:00``.
+    """
     if selector.kind == "at":
-        return selector.value
+        return selector.value.end
     if selector.kind == "cooldown":
         return now - selector.value
     return None
@@ -147,3 +153,24 @@ def fetch(source: HistorySource, reference: Reference, selector: Selector,
     # missed a build in the bounded read, finds it).
     oldest = source.history_page(reference, Window(None, None))
     return Choice(choose(history.merge([bounded, oldest]), selector, now).build, None)
+
+
+def listing(source: HistorySource, reference: Reference, *, since: Moment | None = None,
+            until: Moment | None = None, last: int | None = None) -> list[tuple[int, Build]]:
+    """The builds ``list`` shows for ``--since``/``--until``/``--last``, newest first, each with
+    its index in the full listing: the number ``--index`` and ``bisect`` read.
+
+    Without ``--until`` every build newer than a listed one is read too (the newest ``last``,
+    or all since ``since``), so counting from 0 is that index. With ``--until`` the builds
+    after it are read first and counted (only the count is kept): their number is the index
+    of the first listed build. Reading them costs what reading since ``since`` would, and a
+    ``--until 7d -n 5`` does not read the years before.
+    """
+    start = since.start if since is not None else None
+    if until is None:
+        return list(enumerate(source.history(reference, since=start, last=last)))
+    cut = until.end
+    # The window is inclusive: builds at the cut itself are listed, not counted as newer.
+    newer = sum(1 for build in source.history(reference, since=cut) if build.updated > cut)
+    builds = source.history(reference, since=start, until=cut, last=last)
+    return [(newer + position, build) for position, build in enumerate(builds)]

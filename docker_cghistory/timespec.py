@@ -3,11 +3,20 @@
 A WHEN is a moment: an ISO 8601 date (midnight UTC), an RFC 3339 date-time (UTC when no
 offset is given), ``now``, or an age (that long before now). An AGE is a duration. Pure: the
 caller passes ``now``.
+
+The one rule for times, in both directions (README, "Listing builds"), so that any time the
+tool prints, pasted into any flag, selects that very build:
+
+- printed: a build's exact time, always with a fraction of a second (``format_timestamp``);
+- typed with a fraction (or an age, or ``now``): that exact instant;
+- typed without a fraction: the whole second (``Moment``): ``--at``/``--good``/``--bad`` look
+  back from its end, ``--until`` includes it, ``--since`` starts at its beginning.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from .ages import describe_age
@@ -34,12 +43,42 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2).lower()]: int(match.group(1))})
 
 
+@dataclass(frozen=True)
+class Moment:
+    """A WHEN as typed: every instant from ``start`` to ``end``, both included.
+
+    A time typed without a fraction of a second names the whole second, not its first
+    microsecond: a build at ``09:07:00.971`` is current at ``09:07:00``, as a person reading
+    "09:07:00" means it. With a fraction, an age or ``now``, ``start == end``. Callers pick
+    the side their flag needs (``--since``: ``start``; ``--until``, ``--at``: ``end``).
+    """
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def instant(cls, moment: datetime) -> Moment:
+        """One exact instant (a typed fraction, an age, ``now``)."""
+        return cls(moment, moment)
+
+    def __str__(self) -> str:
+        """As the user could type it back for the same meaning (messages name it so)."""
+        if self.start == self.end:
+            return format_timestamp(self.start)
+        return self.start.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
 def parse_timestamp(text: str) -> datetime:
     """Read an RFC 3339 / ISO 8601 date or date-time; the result is aware and in UTC.
 
     Raises ``ValueError`` for anything else, so callers can word the error for their context
     (a user's flag, or a registry's answer).
     """
+    return _read_timestamp(text)[0]
+
+
+def _read_timestamp(text: str) -> tuple[datetime, bool]:
+    """``parse_timestamp``, and whether the text had a fraction of a second."""
     match = _DATETIME_RE.match(text.strip())
     if not match:
         raise ValueError(f"not an ISO 8601 date or date-time: {text!r}")
@@ -57,18 +96,28 @@ def parse_timestamp(text: str) -> datetime:
         int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
         micro, tzinfo=tz,
     )
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(timezone.utc), fraction is not None
 
 
-def parse_when(text: str, now: datetime) -> datetime:
-    """Read a WHEN: a date, a date-time, ``now``, or an age meaning that long ago."""
+def parse_when(text: str, now: datetime) -> Moment:
+    """Read a WHEN: a date, a date-time, ``now``, or an age meaning that long ago.
+
+    A date or date-time without a fraction of a second covers that whole second (``Moment``).
+    """
     stripped = text.strip()
     if stripped.lower() == "now":
-        return now
+        return Moment.instant(now)
     try:
         if _AGE_RE.match(stripped):
-            return now - parse_age(stripped)
-        return parse_timestamp(stripped)
+            return Moment.instant(now - parse_age(stripped))
+        start, exact = _read_timestamp(stripped)
+        if exact:
+            return Moment.instant(start)
+        try:
+            end = start + timedelta(seconds=1, microseconds=-1)
+        except OverflowError:  # the calendar's last second
+            end = datetime.max.replace(tzinfo=timezone.utc)
+        return Moment(start, end)
     except (ValueError, OverflowError):
         raise TimeSpecError(
             f"invalid time {sanitize(text)!r}: use a date (2024-06-01), a date-time "
@@ -77,11 +126,16 @@ def parse_when(text: str, now: datetime) -> datetime:
 
 
 def format_timestamp(moment: datetime) -> str:
-    """RFC 3339 in UTC with ``Z``; seconds precision unless the moment has a fraction."""
+    """RFC 3339 in UTC with ``Z`` and always a fraction: milliseconds, or microseconds when
+    the moment has them.
+
+    Never a bare second: typed back, a bare second covers the whole second (``Moment``) and
+    would select a newer build of that second. ``.000`` keeps the printed time exact.
+    """
     moment = moment.astimezone(timezone.utc)
     # isoformat, not strftime: strftime("%Y") does not pad years before 1000 on glibc.
-    text = moment.replace(tzinfo=None).isoformat()
-    return (text.rstrip("0") if moment.microsecond else text) + "Z"
+    precision = "microseconds" if moment.microsecond % 1000 else "milliseconds"
+    return moment.replace(tzinfo=None).isoformat(timespec=precision) + "Z"
 
 
 def format_query_time(moment: datetime, round_up: bool = False) -> str:

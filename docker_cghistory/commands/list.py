@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from .. import output
+from .. import output, selection
 from ..complete import remember_builds, remember_reference
 from ..context import Context
 from ..errors import UsageError
@@ -22,22 +22,27 @@ HEADERS = {"Index": "#", "Updated": "UPDATED", "Age": "AGE", "Digest": "DIGEST",
            "Reference": "REFERENCE", "Tag": "TAG", "Local": "LOCAL"}
 
 
-def fetch_builds(args: argparse.Namespace, context: Context) -> tuple[Reference, list[Build]]:
-    """The reference and its builds as ``--since``/``--until``/``--last`` ask."""
+def fetch_builds(args: argparse.Namespace,
+                 context: Context) -> tuple[Reference, list[tuple[int, Build]]]:
+    """The reference and its builds as ``--since``/``--until``/``--last`` ask, each with its
+    index in the full listing (``selection.listing``): the ``#`` is what ``--index`` reads."""
     reference = context.parse(args.image)
     now = utcnow()
     since = parse_when(args.since, now) if args.since else None
     until = parse_when(args.until, now) if args.until else None
-    if since and until and since > until:
+    if since and until and since.start > until.end:
         raise UsageError("--since is later than --until")
     if args.last is not None and args.last < 1:
         raise UsageError("--last takes a number of builds, 1 or more")
     client = context.client(reference.registry)
-    builds = client.history(reference, since=since, until=until, last=args.last)
-    return reference, builds
+    return reference, selection.listing(client, reference, since=since, until=until,
+                                        last=args.last)
 
 
-def rows_for(reference: Reference, builds: list[Build], local: set[str] | None) -> list[dict]:
+def rows_for(reference: Reference, builds: list[tuple[int, Build]],
+             local: set[str] | None) -> list[dict]:
+    """One row per build for every format; ``Index`` is the full-listing index, ``Updated``
+    the exact time (``Build.timestamp``): both, pasted back, select this build."""
     now = utcnow()
     return [
         {
@@ -49,18 +54,18 @@ def rows_for(reference: Reference, builds: list[Build], local: set[str] | None) 
             "Tag": reference.tag,
             "Local": (build.digest in local) if local is not None else None,
         }
-        for index, build in enumerate(builds)
+        for index, build in builds
     ]
 
 
-def table_for(builds: list[Build], rows: list[dict], no_trunc: bool,
+def table_for(builds: list[tuple[int, Build]], rows: list[dict], no_trunc: bool,
               local: set[str] | None) -> tuple[list[str], list[list[str]]]:
     header = ["#", "UPDATED", "AGE", "DIGEST"] + (["LOCAL"] if local is not None else [])
     cells = []
-    for build, row in zip(builds, rows, strict=True):
+    for (_, build), row in zip(builds, rows, strict=True):
         line = [
             str(row["Index"]),
-            build.updated.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            str(row["Updated"]),  # exact: a bare second, pasted into --at, covers it all
             str(row["Age"]),
             build.digest if no_trunc else build.short,
         ]
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     local = lookup.result(wait=0.2) if lookup is not None else None
     out = streams.stdout
     if args.quiet:
-        out.writelines(build.digest + "\n" for build in builds)
+        out.writelines(build.digest + "\n" for _, build in builds)
     else:
         rows = rows_for(reference, builds, local)
         fields = JSON_FIELDS if (args.format or "").strip() == "json" else FIELDS
@@ -97,5 +102,5 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     if args.since is None and args.until is None:
         # The newest builds without gaps, as --index numbers them: completion may offer them.
         remember_builds(reference.registry, reference.repository, reference.tag or "latest",
-                        builds)
+                        [build for _, build in builds])
     return 0

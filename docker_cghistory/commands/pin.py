@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, TextIO
 from .. import rewrite
 from ..complete import remember_reference
 from ..context import Context
-from ..errors import CghistoryError, escape_controls, sanitize
+from ..errors import CghistoryError, NoHistoryAPI, escape_controls, sanitize
 from ..reference import Reference
-from ..timespec import format_timestamp, parse_age, parse_when, utcnow
+from ..timespec import Moment, format_timestamp, parse_age, parse_when, utcnow
 
 if TYPE_CHECKING:
     from ..streams import Streams
@@ -93,10 +93,12 @@ def _has_history_api(registry: str) -> bool:
     return not any(host == known or host.endswith("." + known) for known in NO_HISTORY_API)
 
 
-def _resolver(context: Context, at: datetime | None, cooldown: timedelta | None) -> Resolve:
+def _resolver(context: Context, at: Moment | None, cooldown: timedelta | None) -> Resolve:
     """A function resolving one (registry, repository, tag) to the wanted build."""
     now = utcnow()
-    cutoff = at if at is not None else (now - cooldown if cooldown is not None else None)
+    # --at looks back from the end of what was typed (a bare second covers that second), as
+    # pull --at does (selection.moment_of): the same time pins the build pull would pull.
+    cutoff = at.end if at is not None else (now - cooldown if cooldown is not None else None)
     asked = "--at" if at is not None else "--cooldown" if cooldown is not None else None
 
     def resolve(key: Key) -> Wanted:
@@ -107,12 +109,12 @@ def _resolver(context: Context, at: datetime | None, cooldown: timedelta | None)
             if _has_history_api(registry):
                 try:
                     builds = client.history(reference, until=cutoff, last=1)
-                except CghistoryError as error:
-                    if "no tag history API" not in str(error):
-                        raise
+                except NoHistoryAPI:
+                    pass  # read the manifest below
                 else:
                     if not builds:
-                        when = format_timestamp(cutoff) if cutoff else "now"
+                        when = (str(at) if at is not None
+                                else format_timestamp(cutoff) if cutoff else "now")
                         return Wanted(problem=f"no build of {reference.tagged} at {when}")
                     return Wanted(builds[0].digest, build_time=builds[0].updated)
             if asked:

@@ -182,8 +182,14 @@ def _starting(items: Iterable[tuple[str, str]], current: str) -> Candidates:
     return [(value, help) for value, help in items if value.startswith(current)]
 
 
-def _stamp(epoch: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+def _stamp(epoch: int, micro: int | None) -> str:
+    """The time as ``list`` prints it (``timespec.format_timestamp``, without importing
+    datetime): exact, with a fraction. A whole second is all an older cache line knows; bare,
+    typed back, it covers that second."""
+    second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch))
+    if micro is None:
+        return second + "Z"
+    return second + (f".{micro:06d}" if micro % 1000 else f".{micro // 1000:03d}") + "Z"
 
 
 def _flags(line: _Line, current: str) -> Candidates:
@@ -254,8 +260,9 @@ def _builds(kind: str, current: str, image: str | None, sources: Sources) -> Ans
     out: Candidates = []
     bare = bool(current) and not "sha256:".startswith(current[:7]) and all(
         c in "0123456789abcdef" for c in current)
-    for index, (stamp, digest) in enumerate(builds):
-        when = f"{_stamp(stamp)}, {describe_age(now - stamp)}"
+    # The position is the --index: Sources.builds keeps list's order and the newest builds.
+    for index, (stamp, micro, digest) in enumerate(builds):
+        when = f"{_stamp(stamp, micro)}, {describe_age(now - stamp)}"
         if kind == spec.INDEX:
             value, description = str(index), f"{when}, {digest[7:19]}"
         else:

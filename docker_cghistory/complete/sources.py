@@ -17,7 +17,7 @@ import time
 from .. import cache
 from ..settings import PLUGIN_NAME, Settings
 from .core import MAX_CANDIDATES, Candidates, is_host, valid_tag
-from .store import cache_folder, read_entry, write_entry
+from .store import cache_folder, exact_stamp, read_entry, read_stamp, write_entry
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing and collections cost a TAB ~5 ms to import
@@ -142,7 +142,7 @@ class Fetcher:
         # The newest builds only: a tag rebuilt for years has thousands, more than one TAB
         # can fetch or a shell can show.
         builds = client.history(Reference(host, repository, tag), last=MAX_CANDIDATES)
-        return [(int(build.updated.timestamp()), build.digest) for build in builds]
+        return [(exact_stamp(build.updated), build.digest) for build in builds]
 
 
 class Sources:
@@ -202,17 +202,22 @@ class Sources:
 
         return self._cached("tags", f"{host}/{repository}", work)
 
-    def builds(self, host: str, repository: str, tag: str) -> list[tuple[int, str]]:
+    def builds(self, host: str, repository: str,
+               tag: str) -> list[tuple[int, int | None, str]]:
+        """``(seconds, microseconds, digest)`` newest first, in ``list``'s order (exact time,
+        then digest) so that the position is the ``--index``; microseconds ``None`` when
+        an older version stored whole seconds."""
         def work(timeout: float) -> list[str]:
             found = self._fetcher().builds(host, repository, tag, timeout)
-            return [f"{int(stamp)} {digest}" for stamp, digest in found]
+            return [f"{stamp} {digest}" for stamp, digest in found]
 
         builds = []
         for line in self._cached("builds", f"{host}/{repository}:{tag}", work):
             stamp, _, digest = line.partition(" ")
-            if stamp.isdigit() and digest.startswith("sha256:"):
-                builds.append((int(stamp), digest))
-        builds.sort(reverse=True)
+            when = read_stamp(stamp)
+            if when is not None and digest.startswith("sha256:"):
+                builds.append((*when, digest))
+        builds.sort(key=lambda build: (build[0], build[1] or 0, build[2]), reverse=True)
         return builds
 
     def images(self) -> Candidates:

@@ -93,7 +93,27 @@ def remember_builds(registry: str, repository: str, tag: str,
     completion numbers them for ``--index``.
     """
     try:
-        lines = [f"{int(build.updated.timestamp())} {build.digest}" for build in builds]
+        lines = [f"{exact_stamp(build.updated)} {build.digest}" for build in builds]
         write_entry("builds", f"{registry}/{repository}:{tag}", lines)
     except Exception:
         pass
+
+
+def exact_stamp(updated: Any) -> str:
+    """``SECONDS.MICROSECONDS`` of an aware datetime: the build's exact time, so completion
+    orders builds within one second as ``list`` numbers them and shows the time ``list``
+    prints (a bare second, pasted into ``--at``, would cover the whole second)."""
+    return f"{int(updated.timestamp())}.{updated.microsecond:06d}"
+
+
+def read_stamp(text: str) -> tuple[int, int | None] | None:
+    """Seconds and microseconds of a stored stamp; a bare ``SECONDS`` (written by an older
+    version) has ``None``: its fraction is unknown. ``None`` for anything else."""
+    seconds, dot, micro = text.partition(".")
+    if not seconds.isdigit() or not seconds.isascii():
+        return None
+    if not dot:
+        return int(seconds), None
+    if len(micro) != 6 or not micro.isdigit() or not micro.isascii():
+        return None
+    return int(seconds), int(micro)

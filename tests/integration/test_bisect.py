@@ -62,6 +62,12 @@ def tags(front: Front, images: Images) -> dict[str, list[list[str]]]:
     return histories
 
 
+def shown(stamp: str) -> str:
+    """A registry time as the tool prints it: exact, with a fraction (``.000`` when the
+    registry wrote none), since a bare second typed back covers the whole second."""
+    return stamp if "." in stamp else stamp[:-1] + ".000Z"
+
+
 def image(front: Front, tag: str = "latest") -> str:
     return f"{front.host}/{REPO}:{tag}"
 
@@ -94,8 +100,8 @@ def test_finds_the_first_bad_build_through_the_docker_cli(
                             "--", *COMMAND, timeout=300)
     assert result.returncode == 0, result.stderr
     history = tags["latest"]
-    bad_time, bad_digest = history[7]
-    good_time, good_digest = history[6]
+    bad_time, bad_digest = shown(history[7][0]), history[7][1]
+    good_time, good_digest = shown(history[6][0]), history[6][1]
     assert result.stdout.splitlines() == [
         f"first bad build: {pinned(front, bad_digest)} ({bad_time})",
         f"last good build: {pinned(front, good_digest)} ({good_time})",
@@ -125,13 +131,13 @@ def test_json_counts_and_keep(
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     # The same PascalCase keys as `list --format json`; Index numbers builds as `list` does.
-    assert document["FirstBad"] == {"Index": 4, "Updated": history[7][0],
+    assert document["FirstBad"] == {"Index": 4, "Updated": shown(history[7][0]),
                                     "Digest": history[7][1],
                                     "Reference": pinned(front, history[7][1])}
     assert document["LastGood"]["Digest"] == history[6][1]
     assert document["LastGood"]["Index"] == 5
     assert document["FromLine"] == f"FROM {image(front)}@{history[6][1]}"
-    assert document["PinCommand"] == f"docker-cghistory pin --at {history[6][0]}"
+    assert document["PinCommand"] == f"docker-cghistory pin --at {shown(history[6][0])}"
     assert document["Candidates"] == [document["FirstBad"]]
     assert document["Skipped"] == 0
     assert document["Tested"] == len(document["Runs"]) <= math.ceil(math.log2(9)) + 2

@@ -10,7 +10,7 @@ import base64
 import json
 import shlex
 import time
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pexpect
 import pytest
@@ -354,3 +354,73 @@ def test_no_secret_in_debug_output_or_errors(
     for output in (ok.stdout, ok.stderr, refused.stdout, refused.stderr):
         assert builds.password not in output
         assert "REGISTRYTOKEN" not in output
+
+
+# --------------------------------------------------------------------------- issue 12: #, times
+def _same_second_history(builds: Builds) -> list[list[str]]:
+    """The real builds (oldest first) with #1, #2 and #3 in one second, as in issue 12:
+    #1 at 09:07:00.971, #2 at 09:07:00.2, #3 at 09:07:00 (the registry wrote no fraction)."""
+    second = (datetime.now(timezone.utc) - timedelta(days=3)).replace(
+        hour=9, minute=7, second=0, microsecond=0)
+    stamp = second.strftime("%Y-%m-%dT%H:%M:%S")
+    newest_first_stamps = [
+        (second + timedelta(hours=30)).strftime("%Y-%m-%dT%H:%M:%S") + ".5Z",
+        stamp + ".971Z", stamp + ".2Z", stamp + "Z",
+        (second - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        (second - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    ]
+    assert len(newest_first_stamps) == len(builds.digests)
+    return [[ts, digest] for ts, digest in zip(reversed(newest_first_stamps), builds.digests,
+                                              strict=True)]
+
+
+def _table(env: DockerConfig, *args: str) -> list[list[str]]:
+    """Rows of ``docker cghistory ARGS`` (the table, through the docker CLI), header dropped."""
+    result = env.run("docker", "cghistory", *args)
+    assert result.returncode == 0, result.stderr
+    return [line.split() for line in result.stdout.splitlines()[1:]]
+
+
+def test_a_time_copied_from_the_table_pulls_that_build(
+    plugin_env: DockerConfig, dockerd: Dockerd, front: Front, builds: Builds
+) -> None:
+    """Issue 12 item 3: the table printed 09:07:00Z for #1 (really 09:07:00.971Z) and
+    ``pull --at`` with it pulled #2. Every printed time now pulls its own build, also #3,
+    whose registry time has no fraction, in the same second as #1 and #2."""
+    front.set_history(builds.repo, builds.tag, _same_second_history(builds))
+    image = ref(front, builds)
+    rows = _table(plugin_env, image)
+    assert [row[0] for row in rows] == [str(i) for i in range(len(builds.digests))]
+    for index in (1, 3):
+        digest, marker = newest_first(builds, index)
+        printed = rows[index][1]
+        assert printed.endswith(".971Z" if index == 1 else ".000Z"), printed
+        result = plugin_env.run("docker", "cghistory", "pull", image, "--at", printed)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.splitlines()[-1] == f"{name(front, builds)}@{digest}"
+        assert run_image(plugin_env, result.stdout.splitlines()[-1]) == marker
+    # Typed without the fraction, the time covers its second: the newest build in it, #1.
+    bare = rows[1][1].split(".")[0] + "Z"
+    result = plugin_env.run("docker", "cghistory", "pull", image, "--at", bare, "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{name(front, builds)}@{newest_first(builds, 1)[0]}"
+
+
+def test_an_index_from_an_until_listing_pulls_that_build(
+    plugin_env: DockerConfig, dockerd: Dockerd, front: Front, builds: Builds
+) -> None:
+    """Issue 12 item 2: ``--until`` once numbered its first row 0, and ``pull --index 0``
+    pulled the newest build. Rows keep their full-listing ``#``."""
+    front.set_history(builds.repo, builds.tag, _same_second_history(builds))
+    image = ref(front, builds)
+    full = _table(plugin_env, image, "--no-trunc")
+    until = full[2][1]  # #2's own time: the window ends at #2
+    window = _table(plugin_env, image, "--no-trunc", "--until", until, "-n", "2")
+    # (#, UPDATED, DIGEST): AGE, in between, may tick between the runs.
+    assert [(r[0], r[1], r[-1]) for r in window] == [(r[0], r[1], r[-1]) for r in full[2:4]]
+    index, digest = window[0][0], window[0][-1]
+    assert index == "2"
+    result = plugin_env.run("docker", "cghistory", "pull", image, "--index", index)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == f"{name(front, builds)}@{digest}"
+    assert run_image(plugin_env, result.stdout.splitlines()[-1]) == newest_first(builds, 2)[1]

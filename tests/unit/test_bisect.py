@@ -48,6 +48,7 @@ from docker_cghistory.errors import (
 from docker_cghistory.history import Build
 from docker_cghistory.reference import Reference
 from docker_cghistory.testcommand import CannotRun, run_command, substitute
+from docker_cghistory.timespec import Moment
 from tests.unit.terminal import Captured
 
 NOW = datetime(2024, 7, 1, tzinfo=timezone.utc)
@@ -273,10 +274,14 @@ def test_property_any_answers_end_at_a_good_bad_edge(data: st.DataObject) -> Non
     ("ABCDEF01", "digest", "ABCDEF01"),
     (digest(7), "digest", digest(7)),
     (digest(7)[7:], "digest", digest(7)[7:]),
-    ("2024-06-01", "at", datetime(2024, 6, 1, tzinfo=timezone.utc)),
-    ("2024-06-01T09:30:00Z", "at", datetime(2024, 6, 1, 9, 30, tzinfo=timezone.utc)),
-    ("7d", "at", NOW - timedelta(days=7)),
-    ("now", "at", NOW),
+    # Without a fraction a time covers its whole second; an age and now are instants.
+    ("2024-06-01", "at", Moment(datetime(2024, 6, 1, tzinfo=timezone.utc),
+                                datetime(2024, 6, 1, 0, 0, 0, 999999, tzinfo=timezone.utc))),
+    ("2024-06-01T09:30:00Z", "at", Moment(
+        datetime(2024, 6, 1, 9, 30, tzinfo=timezone.utc),
+        datetime(2024, 6, 1, 9, 30, 0, 999999, tzinfo=timezone.utc))),
+    ("7d", "at", Moment.instant(NOW - timedelta(days=7))),
+    ("now", "at", Moment.instant(NOW)),
     ("100000d", "digest", "100000d"),  # the documented quirk: 6+ hex characters
 ])
 def test_build_values_are_read_by_their_characters(text: str, kind: str, value: object) -> None:
@@ -329,7 +334,7 @@ def test_locate_defaults_bad_to_the_newest() -> None:
 
 @pytest.mark.parametrize(("good", "bad", "expected"), [
     ("3", "3", "--good and --bad are the same build, #3"),
-    ("1", "4", "--good #1 sha256:01ab01ab01ab (2024-06-30T00:00:00Z) is newer than --bad #4"),
+    ("1", "4", "--good #1 sha256:01ab01ab01ab (2024-06-30T00:00:00.000Z) is newer than --bad #4"),
 ])
 def test_locate_refuses_an_empty_or_reversed_range(good: str, bad: str, expected: str) -> None:
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
@@ -345,7 +350,7 @@ def test_candidates_are_in_time_order() -> None:
     candidates = candidates_between(REF, BUILDS, 5, 1)
     assert [c.position for c in candidates] == [5, 4, 3, 2, 1]
     assert candidates[0].pinned == f"cgr.example/acme/app@{digest(5)}"
-    assert candidates[0].describe() == "#5 sha256:05ab05ab05ab (2024-06-26T00:00:00Z)"
+    assert candidates[0].describe() == "#5 sha256:05ab05ab05ab (2024-06-26T00:00:00.000Z)"
 
 
 # --- the command runner ----------------------------------------------------------------------
@@ -443,9 +448,9 @@ def test_drive_finds_the_first_bad_build_and_logs_each_run() -> None:
     assert len(seen) == bisection.tested <= max_runs(10)
     verdicts = [line for line in lines if line.endswith((": good", ": bad (exit 1)"))]
     assert len(verdicts) == len(seen)
-    assert lines[0] == ("pulling #9 sha256:00ab00ab00ab (2024-06-20T09:30:00Z): "
+    assert lines[0] == ("pulling #9 sha256:00ab00ab00ab (2024-06-20T09:30:00.000Z): "
                         "checking that --good is good")
-    assert lines[1] == "testing #9 sha256:00ab00ab00ab (2024-06-20T09:30:00Z): good"
+    assert lines[1] == "testing #9 sha256:00ab00ab00ab (2024-06-20T09:30:00.000Z): good"
 
 
 def test_a_digest_seen_before_is_not_run_again() -> None:
@@ -513,12 +518,12 @@ def test_ctrl_c_ends_with_the_state_so_far() -> None:
 
 
 @pytest.mark.parametrize(("statuses", "expected"), [
-    ([1], "--good #9 sha256:00ab00ab00ab (2024-06-20T09:30:00Z) is bad (the command exited 1)"
+    ([1], "--good #9 sha256:00ab00ab00ab (2024-06-20T09:30:00.000Z) is bad (the command exited 1)"
           ": give an older --good"),
-    ([0, 0], "--bad #0 sha256:09ab09ab09ab (2024-06-29T09:30:00Z) is good (the command "
+    ([0, 0], "--bad #0 sha256:09ab09ab09ab (2024-06-29T09:30:00.000Z) is good (the command "
              "exited 0): nothing to look for up to it"),
-    ([125], "--good #9 sha256:00ab00ab00ab (2024-06-20T09:30:00Z) cannot be tested"),
-    ([0, 125], "--bad #0 sha256:09ab09ab09ab (2024-06-29T09:30:00Z) cannot be tested"),
+    ([125], "--good #9 sha256:00ab00ab00ab (2024-06-20T09:30:00.000Z) cannot be tested"),
+    ([0, 125], "--bad #0 sha256:09ab09ab09ab (2024-06-29T09:30:00.000Z) cannot be tested"),
 ])
 def test_wrong_bounds_are_reported_as_such(statuses: list[int], expected: str) -> None:
     bisection = bisection_for()
@@ -534,11 +539,11 @@ def test_text_result() -> None:
     result = bisection.drive(recording(broken_from(6, frozenset({4})))[0], lambda _: None)
     text = render_text(bisection, result, "docker cghistory")
     assert text == (
-        f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00Z)\n"
-        f"last good build: cgr.example/acme/app@{digest(5)} (2024-06-25T09:30:00Z)\n"
+        f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00.000Z)\n"
+        f"last good build: cgr.example/acme/app@{digest(5)} (2024-06-25T09:30:00.000Z)\n"
         f"FROM cgr.example/acme/app:1.2@{digest(5)}\n"
         f"tested: {bisection.tested} builds, skipped: 1\n"
-        "pin: docker cghistory pin --at 2024-06-25T09:30:00Z\n"
+        "pin: docker cghistory pin --at 2024-06-25T09:30:00.000Z\n"
     )
 
 
@@ -548,9 +553,9 @@ def test_json_result() -> None:
     document = json.loads(render_json(bisection, result, "docker-cghistory"))
     assert list(document) == ["FirstBad", "LastGood", "FromLine", "Candidates", "Tested",
                               "Skipped", "Runs", "PinCommand"]
-    good = {"Index": 4, "Updated": "2024-06-25T09:30:00Z", "Digest": digest(5),
+    good = {"Index": 4, "Updated": "2024-06-25T09:30:00.000Z", "Digest": digest(5),
             "Reference": f"cgr.example/acme/app@{digest(5)}"}
-    assert document["FirstBad"] == {"Index": 3, "Updated": "2024-06-26T09:30:00Z",
+    assert document["FirstBad"] == {"Index": 3, "Updated": "2024-06-26T09:30:00.000Z",
                                     "Digest": digest(6),
                                     "Reference": f"cgr.example/acme/app@{digest(6)}"}
     assert document["LastGood"] == good
@@ -558,12 +563,12 @@ def test_json_result() -> None:
     assert document["Candidates"] == [document["FirstBad"]]
     assert document["Skipped"] == 1
     assert document["Tested"] == len(document["Runs"]) - 1
-    assert document["Runs"][0] == {"Index": 9, "Updated": "2024-06-20T09:30:00Z",
+    assert document["Runs"][0] == {"Index": 9, "Updated": "2024-06-20T09:30:00.000Z",
                                    "Digest": digest(0),
                                    "Reference": f"cgr.example/acme/app@{digest(0)}",
                                    "Verdict": "good", "ExitCode": 0}
     assert {run["Verdict"] for run in document["Runs"]} == {"good", "bad", "skip"}
-    assert document["PinCommand"] == "docker-cghistory pin --at 2024-06-25T09:30:00Z"
+    assert document["PinCommand"] == "docker-cghistory pin --at 2024-06-25T09:30:00.000Z"
 
 
 def test_ambiguous_result_lists_the_candidates() -> None:
@@ -573,10 +578,10 @@ def test_ambiguous_result_lists_the_candidates() -> None:
     text = render_text(bisection, result, "docker cghistory")
     assert text.splitlines()[:5] == [
         "the first bad build is one of:",
-        f"  cgr.example/acme/app@{digest(4)} (2024-06-24T09:30:00Z) skipped",
-        f"  cgr.example/acme/app@{digest(5)} (2024-06-25T09:30:00Z) skipped",
-        f"  cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00Z) bad",
-        f"last good build: cgr.example/acme/app@{digest(3)} (2024-06-23T09:30:00Z)",
+        f"  cgr.example/acme/app@{digest(4)} (2024-06-24T09:30:00.000Z) skipped",
+        f"  cgr.example/acme/app@{digest(5)} (2024-06-25T09:30:00.000Z) skipped",
+        f"  cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00.000Z) bad",
+        f"last good build: cgr.example/acme/app@{digest(3)} (2024-06-23T09:30:00.000Z)",
     ]
     document = json.loads(render_json(bisection, result, "p"))
     assert document["FirstBad"] is None
@@ -644,7 +649,7 @@ def test_run_prints_only_the_result_on_stdout(fake_images: type[FakeImages]) -> 
     captured = Captured()
     assert command.run(args(), FakeContext(), captured) == 0
     assert captured.out.splitlines()[0] == (
-        f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00Z)")
+        f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00.000Z)")
     assert "bisect: testing #9" in captured.err
     images = fake_images.instances[0]
     assert images.cleaned and len(images.pulls) <= max_runs(10)

@@ -60,7 +60,8 @@ def test_list_table(cgr: FakeCgr, capsys) -> None:
         cells = line.split()
         assert cells[0] == str(index)
         assert cells[-1] == digest[7:19]
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", cells[1])
+        # Exact, always with a fraction: typed back, a bare second covers the whole second.
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,9}Z", cells[1])
 
 
 def test_list_alias_and_explicit_command(cgr: FakeCgr, capsys) -> None:

@@ -575,7 +575,28 @@ def test_remember_builds_seeds_digest_completion() -> None:
     src = sources(fetcher=FakeFetcher(error=OSError()))
     answer = run("pull python --digest ", src)
     assert values(answer) == [DIGESTS[1], DIGESTS[0]]
-    assert "2024-06-02T00:00:00Z" in answer.candidates[0][1]
+    assert "2024-06-02T00:00:00.000Z" in answer.candidates[0][1]
+
+
+def test_index_candidates_are_lists_numbers_and_exact_times() -> None:
+    """Two builds in one second: completion orders them as ``list`` does (an int second per
+    build would order them by digest) and shows each exact time, which ``--at`` reads back."""
+    from docker_cghistory import selection
+    from docker_cghistory.history import Build, merge
+    from docker_cghistory.timespec import parse_timestamp, parse_when
+
+    builds = merge([[Build(parse_timestamp("2024-06-29T09:07:00.971Z"), DIGESTS[0]),
+                     Build(parse_timestamp("2024-06-29T09:07:00.5Z"), DIGESTS[1]),
+                     Build(parse_timestamp("2024-06-29T09:07:00Z"), DIGESTS[2])]])
+    store.remember_builds("cgr.dev", "chainguard/python", "latest", builds)
+    src = sources(fetcher=FakeFetcher(error=OSError()))
+    answer = run("pull python --index ", src)
+    assert values(answer) == ["0", "1", "2"]
+    for (index, description), build in zip(answer.candidates, builds, strict=True):
+        assert description.endswith(build.short)
+        printed = description.split(", ")[0]
+        at = selection.Selector("at", parse_when(printed, parse_timestamp("2025-01-01")), "--at")
+        assert selection.choose(builds, at, parse_timestamp("2025-01-01")).index == int(index)
 
 
 def test_local_images_of_history_registries_only_shortened_when_default() -> None:

@@ -588,10 +588,12 @@ def test_cooldown_longer_than_the_calendar() -> None:
     ("written", "printed"),
     [
         ("2023-05-12T13:46:10.500Z", "2023-05-12T13:46:10.500Z"),  # not shortened to .5Z
-        ("2023-05-12T13:46:10Z", "2023-05-12T13:46:10Z"),
+        ("2023-05-12T13:46:10.5Z", "2023-05-12T13:46:10.5Z"),
+        # A bare second gets its fraction: typed back, a bare second covers the whole second.
+        ("2023-05-12T13:46:10Z", "2023-05-12T13:46:10.000Z"),
         ("2023-05-12T13:46:10.123456789Z", "2023-05-12T13:46:10.123456789Z"),  # nanoseconds
-        ("2023-05-12T15:46:10.5+02:00", "2023-05-12T13:46:10.5Z"),  # an offset is normalised
-        ("2023-05-12t13:46:10z", "2023-05-12T13:46:10Z"),
+        ("2023-05-12T15:46:10.5+02:00", "2023-05-12T13:46:10.500Z"),  # an offset is normalised
+        ("2023-05-12t13:46:10z", "2023-05-12T13:46:10.000Z"),
     ],
 )
 def test_timestamps_print_as_the_registry_wrote_them_when_already_utc(

@@ -14,7 +14,7 @@ from docker_cghistory.errors import SelectionError, TimeSpecError, UsageError
 from docker_cghistory.history import Build, Window
 from docker_cghistory.reference import Reference
 from docker_cghistory.selection import Choice, Selector
-from docker_cghistory.timespec import format_query_time, parse_timestamp
+from docker_cghistory.timespec import Moment, format_query_time, parse_timestamp
 
 NOW = datetime(2024, 6, 10, 12, 0, 0, tzinfo=timezone.utc)
 REF = Reference("cgr.dev", "chainguard/python", "latest")
@@ -28,6 +28,11 @@ def digest(n: int | str) -> str:
 def daily(count: int, newest: datetime = NOW - timedelta(hours=1)) -> list[Build]:
     """``count`` builds a day apart, newest first (the listing's order)."""
     return [Build(newest - timedelta(days=i), "sha256:" + f"{i:064x}") for i in range(count)]
+
+
+def exactly_at(moment: datetime) -> Selector:
+    """``--at`` with an exact instant (as a time typed with a fraction reads)."""
+    return Selector("at", Moment.instant(moment), "--at")
 
 
 def args(**given: object) -> argparse.Namespace:
@@ -75,8 +80,11 @@ def test_no_selector_is_none() -> None:
         ({"index": 0}, "index", 0),
         ({"index": 7}, "index", 7),
         ({"previous": True}, "index", 1),
-        ({"at": "2024-06-01"}, "at", datetime(2024, 6, 1, tzinfo=timezone.utc)),
-        ({"at": "2d"}, "at", NOW - timedelta(days=2)),
+        # A time without a fraction covers its whole second; an age is an instant.
+        ({"at": "2024-06-01"}, "at", Moment(datetime(2024, 6, 1, tzinfo=timezone.utc),
+                                            datetime(2024, 6, 1, 0, 0, 0, 999999,
+                                                     tzinfo=timezone.utc))),
+        ({"at": "2d"}, "at", Moment.instant(NOW - timedelta(days=2))),
         ({"cooldown": "7d"}, "cooldown", timedelta(days=7)),
         ({"cooldown": "12h"}, "cooldown", timedelta(hours=12)),
     ],
@@ -188,26 +196,25 @@ def test_recurring_digest_is_its_newest_build() -> None:
 
 def test_at_exactly_a_build_timestamp_is_that_build() -> None:
     builds = daily(5)
-    chosen = selection.choose(builds, Selector("at", builds[2].updated, "--at"), NOW)
+    chosen = selection.choose(builds, exactly_at(builds[2].updated), NOW)
     assert chosen == Choice(builds[2], 2)
 
 
 def test_at_just_before_a_build_is_the_one_before() -> None:
     builds = daily(5)
     moment = builds[2].updated - timedelta(microseconds=1)
-    assert selection.choose(builds, Selector("at", moment, "--at"), NOW) == Choice(builds[3], 3)
+    assert selection.choose(builds, exactly_at(moment), NOW) == Choice(builds[3], 3)
 
 
 def test_at_before_the_first_build() -> None:
     builds = daily(3)
     with pytest.raises(SelectionError, match="before the tag's first build"):
-        selection.choose(builds, Selector("at", builds[-1].updated - timedelta(seconds=1),
-                                          "--at"), NOW)
+        selection.choose(builds, exactly_at(builds[-1].updated - timedelta(seconds=1)), NOW)
 
 
 def test_at_after_the_newest_is_the_newest() -> None:
     builds = daily(3)
-    assert selection.choose(builds, Selector("at", NOW + timedelta(days=9), "--at"), NOW) == (
+    assert selection.choose(builds, exactly_at(NOW + timedelta(days=9)), NOW) == (
         Choice(builds[0], 0))
 
 
@@ -229,7 +236,7 @@ def test_cooldown_zero_is_the_newest() -> None:
 
 
 def test_empty_history() -> None:
-    for selector in (Selector("at", NOW, "--at"), Selector("index", 0, "--index")):
+    for selector in (exactly_at(NOW), Selector("index", 0, "--index")):
         with pytest.raises(SelectionError):
             selection.choose([], selector, NOW)
 
@@ -261,7 +268,7 @@ def test_digest_reads_everything() -> None:
 def test_at_is_a_bounded_read() -> None:
     source = FakeSource(daily(30))
     moment = source.builds[10].updated + timedelta(hours=3)
-    chosen = selection.fetch(source, REF, Selector("at", moment, "--at"), NOW)
+    chosen = selection.fetch(source, REF, exactly_at(moment), NOW)
     assert chosen.build == source.builds[10]
     assert source.calls[0] == ("history", {"since": None, "until": moment, "last": 4})
     assert len(source.calls) == 1
@@ -271,7 +278,7 @@ def test_at_before_first_build_names_the_first_build() -> None:
     source = FakeSource(daily(30))
     first = source.builds[-1]
     with pytest.raises(SelectionError) as caught:
-        selection.fetch(source, REF, Selector("at", first.updated - timedelta(days=1), "--at"),
+        selection.fetch(source, REF, exactly_at(first.updated - timedelta(days=1)),
                         NOW)
     assert "before the tag's first build" in str(caught.value)
     assert first.updated.strftime("%Y-%m-%dT%H:%M:%S") in str(caught.value)
@@ -285,7 +292,7 @@ def test_cooldown_longer_than_history_via_fetch() -> None:
 
 def test_moment_in_the_future_is_the_newest_and_numbered() -> None:
     source = FakeSource(daily(5))
-    chosen = selection.fetch(source, REF, Selector("at", NOW + timedelta(days=1), "--at"), NOW)
+    chosen = selection.fetch(source, REF, exactly_at(NOW + timedelta(days=1)), NOW)
     assert chosen == Choice(source.builds[0], 0)
 
 
@@ -296,7 +303,7 @@ def test_builds_within_the_servers_rounding_do_not_hide_the_answer() -> None:
     sliver = [Build(moment + timedelta(microseconds=100 + i), "sha256:" + f"{i + 16:064x}")
               for i in range(6)]
     source = FakeSource([wanted, *sliver, Build(moment + timedelta(days=1), digest(2))])
-    chosen = selection.fetch(source, REF, Selector("at", moment, "--at"), NOW)
+    chosen = selection.fetch(source, REF, exactly_at(moment), NOW)
     assert chosen.build == wanted
 
 
@@ -315,7 +322,7 @@ def test_fetch_agrees_with_choosing_on_the_full_history(
     full = sorted(builds, reverse=True)
     now = datetime(2024, 1, 4, tzinfo=timezone.utc)
     selector = (Selector("cooldown", now - moment, "--cooldown") if as_cooldown
-                else Selector("at", moment, "--at"))
+                else exactly_at(moment))
     try:
         expected: Choice | str = selection.choose(full, selector, now)
     except SelectionError as error:
@@ -351,9 +358,10 @@ def test_picker_rows_show_index_time_age_digest_and_local() -> None:
 
     builds = daily(12)
     lines = picker.rows(builds, {builds[3].digest}, NOW)
-    assert lines[0] == (f"#0   2024-06-10 11:00:00Z  1 hour ago        sha256:{builds[0].short}")
+    assert lines[0] == (f"#0   2024-06-10T11:00:00.000Z  1 hour ago        "
+                        f"sha256:{builds[0].short}")
     assert lines[3].endswith(f"sha256:{builds[3].short}  local")
-    assert lines[11].startswith("#11  2024-05-30 11:00:00Z  1 week ago")
+    assert lines[11].startswith("#11  2024-05-30T11:00:00.000Z  1 week ago")
     assert not any(line.endswith("local") for i, line in enumerate(lines) if i != 3)
 
 

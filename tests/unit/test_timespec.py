@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from docker_cghistory.errors import TimeSpecError, UsageError
 from docker_cghistory.timespec import (
+    Moment,
     format_age,
     format_query_time,
     format_timestamp,
@@ -40,7 +41,7 @@ RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 )
 def test_parse_age(text: str, delta: timedelta) -> None:
     assert parse_age(text) == delta
-    assert parse_when(text, NOW) == NOW - delta
+    assert parse_when(text, NOW) == Moment.instant(NOW - delta)  # an age is an instant
 
 
 @pytest.mark.parametrize(
@@ -79,9 +80,34 @@ def test_bad_age(text: str) -> None:
 )
 def test_dates_and_date_times(text: str, expected: datetime) -> None:
     parsed = parse_when(text, NOW)
-    assert parsed == expected
-    assert parsed.utcoffset() == timedelta(0)
+    assert parsed.start == expected
+    assert parsed.start.utcoffset() == parsed.end.utcoffset() == timedelta(0)
     assert parse_timestamp(text) == expected
+    if re.search(r"\d[.,]\d", text):  # a fraction: that exact instant
+        assert parsed == Moment.instant(expected)
+    else:  # none: the whole second, up to its last microsecond
+        assert parsed.end == expected + timedelta(seconds=1) - timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("2024-06-29T09:07:00Z", "2024-06-29T09:07:00Z"),
+        ("2024-06-29T11:07+02:00", "2024-06-29T09:07:00Z"),
+        ("2024-06-29", "2024-06-29T00:00:00Z"),
+        ("2024-06-29T09:07:00.971Z", "2024-06-29T09:07:00.971Z"),
+        ("2024-06-29T09:07:00.000Z", "2024-06-29T09:07:00.000Z"),
+    ],
+)
+def test_a_moment_prints_as_it_reads_back(text: str, shown: str) -> None:
+    """Messages name a moment so that, typed back, it is the same moment."""
+    assert str(parse_when(text, NOW)) == shown
+    assert parse_when(shown, NOW) == parse_when(text, NOW)
+
+
+def test_the_last_second_of_the_calendar() -> None:
+    moment = parse_when("9999-12-31T23:59:59Z", NOW)
+    assert moment.end == datetime.max.replace(tzinfo=UTC)
 
 
 @pytest.mark.parametrize("fraction_digits", range(1, 10))
@@ -92,8 +118,8 @@ def test_every_fraction_length(fraction_digits: int) -> None:
 
 
 def test_now() -> None:
-    assert parse_when("now", NOW) is NOW
-    assert parse_when(" NOW ", NOW) is NOW
+    assert parse_when("now", NOW) == Moment.instant(NOW)
+    assert parse_when(" NOW ", NOW).end is NOW
 
 
 @pytest.mark.parametrize(
@@ -124,12 +150,13 @@ def test_parse_timestamp_raises_value_error() -> None:
 @pytest.mark.parametrize(
     ("moment", "text"),
     [
-        (datetime(2024, 6, 1, 9, 30, tzinfo=UTC), "2024-06-01T09:30:00Z"),
-        (datetime(2024, 6, 1, 9, 30, 0, 500000, tzinfo=UTC), "2024-06-01T09:30:00.5Z"),
+        # Always a fraction: a bare second, typed back, would cover the whole second.
+        (datetime(2024, 6, 1, 9, 30, tzinfo=UTC), "2024-06-01T09:30:00.000Z"),
+        (datetime(2024, 6, 1, 9, 30, 0, 500000, tzinfo=UTC), "2024-06-01T09:30:00.500Z"),
         (datetime(2024, 6, 1, 9, 30, 0, 123, tzinfo=UTC), "2024-06-01T09:30:00.000123Z"),
         (datetime(2024, 6, 1, 11, 30, tzinfo=timezone(timedelta(hours=2))),
-         "2024-06-01T09:30:00Z"),
-        (datetime(999, 1, 1, tzinfo=UTC), "0999-01-01T00:00:00Z"),
+         "2024-06-01T09:30:00.000Z"),
+        (datetime(999, 1, 1, tzinfo=UTC), "0999-01-01T00:00:00.000Z"),
     ],
 )
 def test_format_timestamp(moment: datetime, text: str) -> None:
@@ -188,7 +215,7 @@ def test_format_then_parse_round_trips(moment: datetime) -> None:
     text = format_timestamp(moment)
     assert text.endswith("Z")
     assert parse_timestamp(text) == moment
-    assert parse_when(text, NOW) == moment
+    assert parse_when(text, NOW) == Moment.instant(moment)  # printed: exact, never a second
 
 
 @settings(max_examples=300, deadline=None)
@@ -211,4 +238,5 @@ def test_parse_when_only_raises_time_spec_error(text: str) -> None:
     except TimeSpecError as error:
         assert not RAW_CONTROL.search(str(error))
     else:
-        assert parsed.utcoffset() == timedelta(0)
+        assert parsed.start.utcoffset() == parsed.end.utcoffset() == timedelta(0)
+        assert parsed.start <= parsed.end
