@@ -121,7 +121,8 @@ def time_text(data: bytes) -> None:
     except CghistoryError:
         pass
     else:
-        assert moment.utcoffset() == timedelta(0), text
+        assert moment.start.utcoffset() == moment.end.utcoffset() == timedelta(0), text
+        assert moment.start <= moment.end, text
     try:
         age = parse_age(text)
     except CghistoryError:

@@ -6,7 +6,10 @@
 - ``assert_one_line_error`` is the contract every failing command must meet: a non-zero exit,
   exactly one non-empty line on stderr naming the cause, no traceback, no ESC byte.
 - ``hard_config`` is an isolated docker client environment with ``CGHISTORY_TIMEOUT`` set low,
-  so a fault that hangs is bounded by seconds, not by the 30 s default.
+  so a fault that hangs is bounded by seconds, not by the 30 s default (but not so low that a
+  slow answer from the front on a loaded machine passes for a hang).
+- ``run_completion`` runs completion with a larger registry budget (``complete_budget.py``),
+  for tests that need it to reach the front however loaded the machine is.
 - ``add_repo`` registers a repository of the test's own with the session front, so faults can
   be scoped to it and tests can run side by side without touching each other's requests.
 """
@@ -38,8 +41,15 @@ from tests.support.services import (
 )
 
 ESC = "\x1b"
-# Seconds: the read timeout every run in this folder uses (CGHISTORY_TIMEOUT).
-TIMEOUT_S = 2
+# Seconds: the read timeout every run in this folder uses (CGHISTORY_TIMEOUT). 2 s made a
+# front slowed down by a load of 17 look like a registry that does not answer.
+TIMEOUT_S = 10
+# Seconds: completion's registry budget under ``run_completion`` (the product's is 1 s). On a
+# 2-core machine with a load of 17, a plain `list` took 20 s and 15 s was once not enough for
+# completion to reach the front; a completion facing a hang waits all of it.
+COMPLETION_TEST_BUDGET_S = 60.0
+ENTRY = ("-m", "docker_cghistory")
+COMPLETION_ENTRY = (str(Path(__file__).with_name("complete_budget.py")),)
 HISTORY_PATH = "/_chainguard/history/"
 # A traceback or the CLI's bug path in an answer means an exception escaped the error design.
 _BUG_WORDS = ("Traceback (most recent call last)", "unexpected error")
@@ -68,18 +78,21 @@ class Run:
 
 
 def start_tool(env: dict[str, str], args: Sequence[str], cwd: Path | str,
-               stdout: Any, stderr: Any) -> subprocess.Popen[bytes]:
+               stdout: Any, stderr: Any, entry: Sequence[str] = ENTRY
+               ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "docker_cghistory", *args], env=env, cwd=str(cwd),
+        [sys.executable, *entry, *args], env=env, cwd=str(cwd),
         stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
     )
 
 
-def run_tool(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 90.0) -> Run:
-    """Run the tool to its end (killed after ``timeout``) and measure it."""
+def run_tool(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 90.0,
+             entry: Sequence[str] = ENTRY) -> Run:
+    """Run the tool to its end and measure it. ``timeout`` is a ceiling against hangs, not a
+    performance bound: the process is killed then, and ``assert_clean`` fails the test."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
-        proc = start_tool(env, args, cwd, out, err)
+        proc = start_tool(env, args, cwd, out, err, entry)
         killed = threading.Event()
 
         def kill() -> None:
@@ -101,6 +114,15 @@ def run_tool(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 
         return Run(list(proc.args), proc.returncode, out.read().decode(errors="replace"),
                    err.read().decode(errors="replace"), seconds, int(usage.ru_maxrss),
                    killed.is_set())
+
+
+def run_completion(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 300.0,
+                   budget: float = COMPLETION_TEST_BUDGET_S) -> Run:
+    """``run_tool`` for ``__complete``/argcomplete with a registry budget of ``budget`` s, so
+    that what a test injected at the front is met even on a loaded machine (see
+    ``complete_budget.py``); the real 1 s budget is exercised by plain ``run_tool``."""
+    env = dict(env, HARDENING_COMPLETION_BUDGET=str(budget))
+    return run_tool(env, *args, cwd=cwd, timeout=timeout, entry=COMPLETION_ENTRY)
 
 
 def assert_clean(run: Run) -> None:

@@ -12,8 +12,17 @@ What each case asserts (``check``):
   pulled reference, the pinned file, the candidates, the bisect result);
 - a failed command exits non-zero with ONE line on stderr naming the cause, leaves no ESC byte
   and no traceback, and ``pin`` leaves the file byte for byte as it was, with no temporary file;
-- completion answers within its 1 s budget, with either the right candidates or none;
-- nothing outlives its timeouts: every case has a wall-clock bound.
+- completion answers with either the right candidates or none, after exactly ONE request
+  to the faulty endpoint (it never retries);
+- the attempts are the retry budget's, counted at the front: a transient fault is met exactly
+  ``count`` times, a persistent one ``MAX_ATTEMPTS`` times (``MAX_TIMEOUTS`` for a hang), a
+  fault that is not retried once. That, not the wall clock, is what bounds a case; a process
+  still running at ``CASE_CEILING_S`` is killed and fails as a hang.
+
+Completion runs with a 60 s registry budget here (``helpers.run_completion``): with its real
+1 s, a loaded machine can spend the second before the request reaches the front, and the case
+then tests nothing. The real budget is tested by
+``test_completion_serves_stale_candidates_when_the_registry_is_down`` and the concurrency test.
 
 ``HARDENING_REPORT=FILE`` writes the matrix as Markdown (docs/RELIABILITY.md quotes it).
 """
@@ -37,6 +46,7 @@ from typing import Any
 
 import pytest
 
+from docker_cghistory.registry import MAX_ATTEMPTS, MAX_TIMEOUTS
 from tests.support.front import Front, history_from_digests, make_history
 from tests.support.services import Builds, Dockerd, Registry
 
@@ -47,6 +57,7 @@ from .helpers import (
     assert_one_line_error,
     hard_config,
     history_fault_path,
+    run_completion,
     run_tool,
     scope_query,
     start_tool,
@@ -56,14 +67,11 @@ pytestmark = pytest.mark.integration
 
 COMMANDS = ("list", "pull", "pin", "complete", "bisect")
 WORKERS = 16
-# Backoff the client sleeps between its 5 attempts (0.5, 1, 2, 4 s, +10% jitter).
-BACKOFF_S = 8.25
-# Whole-case bound: every retry slept, each attempt up to its timeout, plus process start-up
-# on a loaded 2-core machine. A run that goes past it is a hang, whatever it prints.
-CASE_BOUND_S = 45.0
-# A fault that hangs with a 2 s timeout must end well inside this.
-HANG_BOUND_S = 15.0
-COMPLETION_BOUND_S = 5.0
+# A ceiling against hangs only, not a performance bound: a command takes at most about 21 s
+# (a hang: 2 x 10 s), a completion about 60 s (its test budget, when the registry hangs); with
+# a load of 17 on 2 cores the slowest took 67 s. A process still running at the ceiling is
+# killed, and the case fails as a hang.
+CASE_CEILING_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -203,13 +211,11 @@ def _check(case: Case, workdir: Path) -> None:
     run = case.run
     assert run is not None
     assert_clean(run)
-    bound = CASE_BOUND_S
-    if case.fault.kind == "hang" and case.variant == "persistent":
-        bound = HANG_BOUND_S
-    if case.command == "complete":
-        bound = COMPLETION_BOUND_S
-    assert run.seconds < bound, f"took {run.seconds:.1f}s (bound {bound}s)\n{run.describe()}"
-    assert case.injected is not None and case.injected.hits >= 1, "the fault never fired"
+    assert case.injected is not None and case.injected.hits >= 1, (
+        f"the fault never fired\n{run.describe()}")
+    hits, attempts = case.injected.hits, _attempts(case)
+    assert hits == attempts, (
+        f"the faulty endpoint was asked {hits} times, expected {attempts}\n{run.describe()}")
     if case.fault.kind == "expire" and case.command in ("list", "bisect"):
         # Later pages met the expiry and a new token was fetched mid-read.
         assert case.token_requests >= 2, f"{case.token_requests} token requests"
@@ -256,6 +262,17 @@ def _check(case: Case, workdir: Path) -> None:
     _expect(case)
 
 
+def _attempts(case: Case) -> int:
+    """How often the front must see the faulty request: the retry budget, counted."""
+    if case.command == "complete":
+        return 1  # one attempt, never a retry
+    if case.variant == "transient":
+        return case.count  # retried until the fault is spent (or not retried: 1)
+    if case.fault.kind == "hang":
+        return MAX_TIMEOUTS
+    return MAX_ATTEMPTS
+
+
 def _expect(case: Case) -> None:
     if case.expect_recovery:
         assert case.outcome == "recovered", (
@@ -294,7 +311,8 @@ def _prepare(case: Case, front: Front, registry: Registry, builds: Builds, big: 
 
 
 def _run_case(case: Case, env: dict[str, str], workdir: Path, front: Front) -> None:
-    case.run = run_tool(env, *_arguments(case, workdir), cwd=workdir, timeout=120)
+    run = run_completion if case.command == "complete" else run_tool
+    case.run = run(env, *_arguments(case, workdir), cwd=workdir, timeout=CASE_CEILING_S)
     scope = f"repository:{case.repo}:pull"
     case.token_requests = sum(1 for r in front.requests
                               if r.path == "/token" and scope in r.query.get("scope", []))
@@ -383,22 +401,28 @@ def test_fault_matrix(matrix: Matrix, case_id: str) -> None:
 def test_completion_serves_stale_candidates_when_the_registry_is_down(
     front: Front, builds: Builds, tmp_path: Path
 ) -> None:
-    """A cached build list older than its TTL is still served when the refresh fails."""
+    """A cached build list older than its TTL is still served when the refresh fails, and the
+    real 1 s budget holds: the read timeout is raised to 10 min, so a completion that waited on
+    the registry instead of its budget would be killed at the ceiling (3 min), however loaded
+    the machine is."""
     reference = add_repo(front, "hardening/stale", builds.history)
     config = hard_config(tmp_path / "client")
     words = ["__complete", "cghistory", "pull", reference, "--digest", ""]
-    first = run_tool(config.env, *words, cwd=tmp_path)
+    # Filling the cache needs the registry: a test budget, so load cannot leave it empty.
+    first = run_completion(config.env, *words, cwd=tmp_path)
     expected = [digest for _, digest in reversed(builds.history)]
     assert [line.split("\t")[0] for line in first.stdout.splitlines()[:-1]] == expected
     for path in (config.cache / "docker-cghistory" / "complete").rglob("*"):
         if path.is_file():
             os.utime(path, (time.time() - 3600, time.time() - 3600))
-    front.add_fault(history_fault_path("hardening/stale"), "hang", count=-1)
-    front.token_fault("hang", count=-1)
-    again = run_tool(config.env, *words, cwd=tmp_path)
-    assert_clean(again)
-    assert again.returncode == 0 and again.seconds < COMPLETION_BOUND_S, again.describe()
+    history = front.add_fault(history_fault_path("hardening/stale"), "hang", count=-1)
+    token = front.token_fault("hang", count=-1)
+    again = run_tool(dict(config.env, CGHISTORY_TIMEOUT="600"), *words, cwd=tmp_path,
+                     timeout=180)
+    assert_clean(again)  # not killed: it did not wait for the 600 s read timeout
+    assert again.returncode == 0, again.describe()
     assert [line.split("\t")[0] for line in again.stdout.splitlines()[:-1]] == expected
+    assert history.hits + token.hits <= 1, "completion retried"  # 0: load spent the budget
 
 
 def test_pull_fails_in_one_line_when_the_engine_cannot_fetch_the_build(
@@ -409,9 +433,9 @@ def test_pull_fails_in_one_line_when_the_engine_cannot_fetch_the_build(
     reference = add_repo(front, name, builds.history, registry=registry, builds=builds)
     front.add_fault(f"^/v2/{re.escape(name)}/manifests/sha256:", "status", status=500, count=-1)
     config = hard_config(tmp_path / "client", dockerd)
-    run = run_tool(config.env, "pull", reference, "--index", "1", cwd=tmp_path)
+    run = run_tool(config.env, "pull", reference, "--index", "1", cwd=tmp_path,
+                   timeout=CASE_CEILING_S)
     assert_one_line_error(run, "500")
-    assert run.seconds < CASE_BOUND_S, run.describe()
 
 
 def test_plugin_path_fails_in_one_line(front: Front, builds: Builds, tmp_path: Path) -> None:
@@ -420,14 +444,14 @@ def test_plugin_path_fails_in_one_line(front: Front, builds: Builds, tmp_path: P
     config = hard_config(tmp_path / "client")
     installed = config.cghistory("install", "--dir", str(config.plugins_dir))
     assert installed.returncode == 0, installed.stderr
-    front.add_fault(history_fault_path("hardening/plugin"), "status", status=500, count=-1)
-    started = time.monotonic()
-    result = config.run("docker", "cghistory", reference, timeout=60)
-    seconds = time.monotonic() - started
+    fault = front.add_fault(history_fault_path("hardening/plugin"), "status", status=500,
+                            count=-1)
+    result = config.run("docker", "cghistory", reference, timeout=CASE_CEILING_S)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1, result
     assert len(lines) == 1 and "HTTP 500" in lines[0], result.stderr
-    assert "\x1b" not in result.stderr and seconds < CASE_BOUND_S
+    assert "\x1b" not in result.stderr
+    assert fault.hits == 1, f"a 500 is not retried, yet it was asked {fault.hits} times"
 
 
 # --------------------------------------------------------------------------- pin is atomic
@@ -458,13 +482,17 @@ def test_pin_never_leaves_a_file_half_written(front: Front, builds: Builds, tmp_
     config = hard_config(tmp_path / "client")
     rng = random.Random(how)
     kills = 0
-    for trial in range(5):
+    # Interrupt 5 runs. Under load a run can finish before it is struck: such a trial still
+    # checks the files, and another is started (at most 20).
+    for trial in range(20):
+        if kills >= 5:
+            break
         root = tmp_path / f"tree{trial}"
         originals = _pin_tree(root, reference)
         proc = start_tool(config.env, ["pin", str(root)], root, subprocess.DEVNULL,
                           subprocess.PIPE)
         # Wait until the first file is pinned (the write phase), then strike at a random point.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a ceiling against hangs; ends on the first write
         first = next(iter(originals))
         while time.monotonic() < deadline and proc.poll() is None:
             if first.read_bytes() != originals[first]:

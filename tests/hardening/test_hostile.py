@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from docker_cghistory import history as history_module
-from docker_cghistory.registry import ANSWER_TIMEOUTS, MAX_BODY
+from docker_cghistory.registry import MAX_BODY, MAX_TIMEOUTS
 from tests.support.front import Front, fake_digest, format_timestamp, make_history, parse_timestamp
 from tests.support.services import Builds, DockerConfig, Dockerd, Registry
 
@@ -35,6 +35,7 @@ from .helpers import (
     assert_one_line_error,
     hard_config,
     history_fault_path,
+    run_completion,
     run_tool,
     scope_query,
 )
@@ -45,6 +46,10 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 GOOD_DIGEST = fake_digest("hostile", 0)
 GOOD_TS = format_timestamp(NOW - timedelta(days=3))
 SIX = make_history(6, NOW - timedelta(days=10), seed="hostile-six")
+# A ceiling against hangs, not a performance bound: every run here ends in seconds (the drip,
+# the slowest, in about 9 s; any run took up to 20 s with a load of 17 on 2 cores); one still
+# running then is killed and fails as a hang.
+CEILING_S = 300.0
 
 
 def _page(*entries: dict[str, Any]) -> str:
@@ -158,7 +163,7 @@ def body_runs(front: Front, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
     def run(job: tuple[str, dict[str, str], str, Path]) -> tuple[str, Run]:
         name, env, reference, work = job
-        return name, run_tool(env, "list", "-q", reference, cwd=work, timeout=60)
+        return name, run_tool(env, "list", "-q", reference, cwd=work, timeout=CEILING_S)
 
     with ThreadPoolExecutor(max_workers=12) as pool:
         results = dict(pool.map(run, jobs))
@@ -173,9 +178,8 @@ def test_hostile_history_bodies_are_refused_in_one_line(
     body_runs: dict[str, Run], name: str, words: tuple[str, ...]
 ) -> None:
     run = body_runs[name]
-    assert_one_line_error(run, *words)
+    assert_one_line_error(run, *words)  # and not killed at the ceiling
     assert run.stdout == ""
-    assert run.seconds < 20, run.describe()
 
 
 def test_bodies_that_look_odd_but_are_valid_are_accepted(front: Front, tmp_path: Path) -> None:
@@ -221,12 +225,16 @@ def test_completion_offers_nothing_from_a_hostile_history(front: Front, tmp_path
     front.add_fault(history_fault_path("hostile/complete"), "body", count=-1, after_auth=True,
                     body=body)
     config = hard_config(tmp_path / "c")
-    run = run_tool(config.env, "__complete", "cghistory", "pull", reference, "--digest", "",
-                   cwd=tmp_path)
+    # A test budget, so that the hostile page is read even on a loaded machine.
+    run = run_completion(config.env, "__complete", "cghistory", "pull", reference, "--digest",
+                         "", cwd=tmp_path)
     assert_clean(run)
+    assert _history_requests(front, "hostile/complete") >= 1, "the history was never read"
     assert run.returncode == 0 and run.stdout.splitlines() == [":36"], run.describe()
     for path in (config.cache / "docker-cghistory").rglob("*"):
-        assert not path.is_file() or b"\x1b" not in path.read_bytes(), path
+        # Not the key: 32 random bytes, of which one is 0x1b one time in 9.
+        if path.is_file() and path.name != "key":
+            assert b"\x1b" not in path.read_bytes(), path
 
 
 # --------------------------------------------------------------------------- size limits
@@ -255,10 +263,10 @@ def test_bodies_past_the_limit_are_refused_without_exhausting_memory(
         front.token_fault(kind, count=-1, **options)
     else:
         front.add_fault(history_fault_path(repo), kind, count=-1, after_auth=True, **options)
-    run = run_tool(hard_config(tmp_path / "c").env, "list", "-q", reference, cwd=tmp_path)
-    assert_one_line_error(run, *words)
+    run = run_tool(hard_config(tmp_path / "c").env, "list", "-q", reference, cwd=tmp_path,
+                   timeout=CEILING_S)
+    assert_one_line_error(run, *words)  # an endless body read for ever would be killed
     assert run.maxrss_kb < MEMORY_LIMIT_KB, run.describe()
-    assert run.seconds < 15, run.describe()
 
 
 def test_a_body_dripping_one_byte_at_a_time_is_bounded(front: Front, tmp_path: Path) -> None:
@@ -266,13 +274,16 @@ def test_a_body_dripping_one_byte_at_a_time_is_bounded(front: Front, tmp_path: P
     server that takes minutes to send a page."""
     reference = add_repo(front, "hostile/drip", SIX)
     body = json.dumps({"history": [{"updateTimestamp": ts, "digest": d} for ts, d in SIX]})
-    front.add_fault(history_fault_path("hostile/drip"), "drip", count=-1, after_auth=True,
-                    body=body, interval=0.2)  # ~150 s for the whole page
-    config = hard_config(tmp_path / "c", CGHISTORY_TIMEOUT="1")
+    # A byte every 0.5 s, well inside the 5 s read timeout even when the machine is loaded:
+    # ~375 s for the page.
+    drip = front.add_fault(history_fault_path("hostile/drip"), "drip", count=-1,
+                           after_auth=True, body=body, interval=0.5)
+    config = hard_config(tmp_path / "c", CGHISTORY_TIMEOUT="5")
+    # Two attempts of registry.ANSWER_TIMEOUTS (4) read timeouts each: about 41 s. The ceiling
+    # is far above that, and below one page: a client that waits for the page is killed.
     run = run_tool(config.env, "list", "-q", reference, cwd=tmp_path, timeout=200)
-    assert_one_line_error(run, "timed out")
-    # Two attempts of ANSWER_TIMEOUTS read timeouts each, plus start-up.
-    assert run.seconds < 2 * ANSWER_TIMEOUTS * 1 + 10, run.describe()
+    assert_one_line_error(run, "timed out", f"({MAX_TIMEOUTS} attempts)")
+    assert drip.hits == MAX_TIMEOUTS, drip.hits
 
 
 # --------------------------------------------------------------------------- endless histories
@@ -299,8 +310,10 @@ def test_a_server_ignoring_start_and_end_does_not_loop(front: Front, tmp_path: P
     args = {"list": ["list", "-q", reference], "list -n 5": ["list", "-n", "5", reference],
             "pin": ["pin", str(tmp_path)],
             "complete": ["__complete", "cghistory", "pull", reference, "--digest", ""]}[command]
-    run = run_tool(config.env, *args, cwd=tmp_path)
+    run = (run_completion if command == "complete" else run_tool)(config.env, *args,
+                                                                   cwd=tmp_path)
     assert_clean(run)
+    assert _history_requests(front, repo) >= 1, "the history was never read"
     if command == "complete":
         assert run.returncode == 0 and run.stdout.splitlines() == [":36"], run.describe()
     elif command == "pin":
@@ -390,8 +403,7 @@ def test_a_history_that_never_ends_is_cut_off(tmp_path: Path, overlap: bool) -> 
     assert_one_line_error(run, "stopping")
     limit = history_module.MAX_RECORDS // 1000 + 2 * 8 + 70  # the cap, in-flight, windows
     assert server.requests <= limit, (server.requests, run.describe())
-    assert run.maxrss_kb < MEMORY_LIMIT_KB * 2, run.describe()
-    assert run.seconds < 60, run.describe()
+    assert run.maxrss_kb < MEMORY_LIMIT_KB * 2, run.describe()  # killed at 120 s if endless
 
 
 # --------------------------------------------------------------------------- malformed HTTP
@@ -475,7 +487,7 @@ def test_malformed_http_answers_fail_in_one_line(tmp_path: Path) -> None:
     def run(name: str) -> tuple[str, Run]:
         config = hard_config(tmp_path / f"c{abs(hash(name))}")
         return name, run_tool(config.env, "list", "-q", f"{servers[name].host}/raw/x:latest",
-                              cwd=tmp_path, timeout=60)
+                              cwd=tmp_path, timeout=CEILING_S)
 
     try:
         with ThreadPoolExecutor(max_workers=len(cases)) as pool:
@@ -484,8 +496,7 @@ def test_malformed_http_answers_fail_in_one_line(tmp_path: Path) -> None:
         for server in servers.values():
             server.close()
     for name, result in results.items():
-        assert_one_line_error(result), name
-        assert result.seconds < 20, (name, result.describe())
+        assert_one_line_error(result), name  # and not killed at the ceiling
         assert result.maxrss_kb < MEMORY_LIMIT_KB, (name, result.describe())
 
 
@@ -637,9 +648,10 @@ def test_hostile_redirect_loop_is_bounded(front: Front, tmp_path: Path) -> None:
     """A history that redirects to itself for ever ends in one line, quickly."""
     repo = "hostile/redirect-loop"
     reference = add_repo(front, repo, SIX)
-    front.add_fault(history_fault_path(repo), "redirect", count=-1, after_auth=True,
-                    location=f"{front.url}/v2/{repo}/_chainguard/history/latest")
+    loop = front.add_fault(history_fault_path(repo), "redirect", count=-1, after_auth=True,
+                           location=f"{front.url}/v2/{repo}/_chainguard/history/latest")
     run = run_tool(hard_config(tmp_path / "c").env, "list", "-q", reference, cwd=tmp_path)
-    assert_one_line_error(run)
-    assert run.seconds < 20, run.describe()
+    assert_one_line_error(run, "loop")
+    # One attempt: the request and the redirects requests follows (30), not 5 retries of it.
+    assert loop.hits <= 31, loop.hits
 

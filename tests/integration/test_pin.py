@@ -805,7 +805,7 @@ def test_killed_while_writing_every_file_is_old_or_new(front: Front, pin: Pin,
     proc = subprocess.Popen([CONSOLE, "pin"], cwd=tmp_path, env=pin.env.env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a ceiling against hangs; ends at the first write
         while proc.poll() is None and time.monotonic() < deadline:
             if any(p.stat().st_size != len(old[str(p.relative_to(tmp_path))])
                    for p in watched[:40]):
@@ -832,22 +832,6 @@ def hook_files(root: Path) -> list[str]:
     found = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                    if p.is_file() and ".git" not in p.relative_to(root).parts)
     return [rel for rel in found if pattern.search(rel)]
-
-
-def test_pre_commit_hook_definition() -> None:
-    assert isinstance(HOOKS, list) and len(HOOKS) == 1
-    (hook,) = HOOKS
-    assert hook["id"] == "cghistory-pin-check"
-    assert hook["entry"] == "docker-cghistory pin --check"
-    assert hook["language"] == "python"
-    pattern = re.compile(hook["files"])
-    for name in ("Dockerfile", "Dockerfile.dev", "app.Dockerfile", "Containerfile",
-                 "compose.yaml", "docker-compose.prod.yml", "sub/dir/Dockerfile",
-                 "compose.override.yml", "docker-compose.yaml", "Containerfile.ci"):
-        assert pattern.search(name), name
-    for name in ("README.md", "mycompose.yaml", "xDockerfile",
-                 "docs/Dockerfiles.txt", "compose.json"):
-        assert not pattern.search(name), name
 
 
 def test_pre_commit_hook_fails_then_passes(catalog: Front, pin: Pin, tmp_path: Path) -> None:
@@ -1001,7 +985,7 @@ def test_an_edit_made_while_references_resolve_is_kept(front: Front, pin: Pin,
     proc = subprocess.Popen([CONSOLE, "pin"], cwd=tmp_path, env=pin.env.env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a ceiling against hangs; ends at the 1st request
         while not front.requests and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         with open(tmp_path / "edited/Dockerfile", "a") as handle:
