@@ -27,6 +27,20 @@ if TYPE_CHECKING:  # annotations only: typing and collections cost a TAB ~5 ms t
 TTL = 300.0  # seconds a cached tag list or build list is served without asking the registry
 LOCAL_REFRESH = 300.0  # at most one background refresh of the local image list per this long
 BUDGET = 1.0  # seconds a cache miss may spend on the registry, credentials included
+BUDGET_VARIABLE = "CGHISTORY_COMPLETION_TIMEOUT"
+
+
+def default_budget() -> float:
+    """``CGHISTORY_COMPLETION_TIMEOUT`` seconds, else ``BUDGET``.
+
+    A TAB that waits longer than a second feels broken on a fast network, but on a slow VPN (or
+    a loaded CI machine) a second is not enough to reach the registry at all; the user decides.
+    """
+    try:
+        seconds = float(os.environ.get(BUDGET_VARIABLE, ""))
+    except ValueError:
+        return BUDGET
+    return seconds if 0 < seconds < 3600 else BUDGET
 CONNECT_TIMEOUT = 0.5
 
 
@@ -149,11 +163,11 @@ class Sources:
     """Where candidates come from: configured, recent, local, and the registry via the cache."""
 
     def __init__(self, settings: Settings | None = None, *, fetcher: Any = None,
-                 budget: float = BUDGET, background: bool = True) -> None:
+                 budget: float | None = None, background: bool = True) -> None:
         # Not strict: a broken docker config is no settings, never a failed TAB.
         self.settings = settings if settings is not None else Settings(strict=False)
         self.fetcher = fetcher
-        self.deadline = time.monotonic() + budget
+        self.deadline = time.monotonic() + (budget if budget is not None else default_budget())
         self.background = background
         self.abandoned = False  # a worker thread is still blocked on the network
 

@@ -8,8 +8,9 @@
 - ``hard_config`` is an isolated docker client environment with ``CGHISTORY_TIMEOUT`` set low,
   so a fault that hangs is bounded by seconds, not by the 30 s default (but not so low that a
   slow answer from the front on a loaded machine passes for a hang).
-- ``run_completion`` runs completion with a larger registry budget (``complete_budget.py``),
-  for tests that need it to reach the front however loaded the machine is.
+- ``run_completion`` runs completion with a larger registry budget
+  (``CGHISTORY_COMPLETION_TIMEOUT``), for tests that need it to reach the front however loaded
+  the machine is.
 - ``add_repo`` registers a repository of the test's own with the session front, so faults can
   be scoped to it and tests can run side by side without touching each other's requests.
 """
@@ -49,7 +50,6 @@ TIMEOUT_S = 10
 # completion to reach the front; a completion facing a hang waits all of it.
 COMPLETION_TEST_BUDGET_S = 60.0
 ENTRY = ("-m", "docker_cghistory")
-COMPLETION_ENTRY = (str(Path(__file__).with_name("complete_budget.py")),)
 HISTORY_PATH = "/_chainguard/history/"
 # A traceback or the CLI's bug path in an answer means an exception escaped the error design.
 _BUG_WORDS = ("Traceback (most recent call last)", "unexpected error")
@@ -119,10 +119,10 @@ def run_tool(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 
 def run_completion(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 300.0,
                    budget: float = COMPLETION_TEST_BUDGET_S) -> Run:
     """``run_tool`` for ``__complete``/argcomplete with a registry budget of ``budget`` s, so
-    that what a test injected at the front is met even on a loaded machine (see
-    ``complete_budget.py``); the real 1 s budget is exercised by plain ``run_tool``."""
-    env = dict(env, HARDENING_COMPLETION_BUDGET=str(budget))
-    return run_tool(env, *args, cwd=cwd, timeout=timeout, entry=COMPLETION_ENTRY)
+    that what a test injected at the front is met even on a loaded machine; the real 1 s
+    budget is exercised by plain ``run_tool``."""
+    env = dict(env, CGHISTORY_COMPLETION_TIMEOUT=str(budget))
+    return run_tool(env, *args, cwd=cwd, timeout=timeout)
 
 
 def assert_clean(run: Run) -> None:

@@ -179,7 +179,7 @@ def test_list_without_an_engine_has_no_local_column(
     listing = docker_config.cghistory(ref(front, builds))
     assert listing.returncode == 0, listing.stderr
     assert listing.stdout.splitlines()[0].split() == ["#", "UPDATED", "AGE", "DIGEST"]
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 60  # a ceiling against waiting on the engine, not speed
 
 
 @pytest.mark.parametrize(
@@ -242,7 +242,7 @@ def test_picker_filters_and_pulls(
     child.expect("Build of")
     child.expect("#5")
     child.send(digest[7:15])
-    time.sleep(0.3)
+    child.expect(digest[7:15])  # the picker has taken the filter before Enter arrives
     child.send("\r")
     child.expect("Pull complete")
     child.expect(pexpect.EOF)
