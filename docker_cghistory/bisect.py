@@ -10,12 +10,10 @@ result. Their names are re-exported here: ``bisect`` is the one name callers imp
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from . import history
 from .bisect_report import from_line, pin_command, render_json, render_text
 from .bisect_search import (
     SKIP_CODE,
@@ -27,18 +25,10 @@ from .bisect_search import (
     describe_status,
     max_runs,
 )
-from .errors import (
-    CghistoryError,
-    Interrupted,
-    SelectionError,
-    TimeSpecError,
-    UsageError,
-    sanitize,
-)
+from .errors import CghistoryError, Interrupted, SelectionError, UsageError, sanitize
 from .history import Build
 from .reference import Reference
-from .selection import Selector, choose
-from .timespec import parse_when
+from .selection import BUILD_HELP, Selector, choose, parse_build
 
 __all__ = [  # the search and the report are re-exported: callers import ``bisect`` alone
     "BUILD_HELP", "SKIP_CODE", "Bisection", "Candidate", "Logger", "Problem", "Result", "Run",
@@ -48,46 +38,7 @@ __all__ = [  # the search and the report are re-exported: callers import ``bisec
 ]
 
 
-# --- BUILD values --------------------------------------------------------------------------
-
-BUILD_HELP = (
-    "a build: an index (all digits, 0 = newest, as 'list' numbers them), a digest "
-    "(sha256:... or 6+ hex characters with a letter among them; write sha256: before a "
-    "prefix of digits only), or a time (2024-06-01, 2024-06-01T09:30:00Z, 7d: the build "
-    "current then)"
-)
-_HEX_RE = re.compile(r"^[0-9a-fA-F]{6,64}$")
-
-
-def parse_build(text: str, flag: str, now: datetime) -> Selector:
-    """Read ``--good``/``--bad`` into the selector ``pull`` would use for the same build.
-
-    The rule is decided by the characters alone, never by the history: all digits is an
-    index, even ``123456`` (which could also be a hex prefix), because a rule that depended on
-    the history would make the same command mean different builds on different days.
-    ``sha256:`` or a hex string with a letter is a digest prefix; anything else is a time. No
-    WHEN is all hex of 6+ characters except absurd ages (``100000d``).
-    """
-    value = text.strip()
-    shown = sanitize(text)
-    if not value:
-        raise UsageError(f"{flag} is empty: give {BUILD_HELP}")
-    if value.isascii() and value.isdigit():
-        return Selector("index", int(value), flag)
-    if value.lower().startswith("sha256:") or _HEX_RE.match(value):
-        try:
-            history.normalise_digest_prefix(value)
-        except SelectionError:
-            raise UsageError(
-                f"invalid {flag} {shown!r}: a digest is sha256: and 64 hex characters, or a "
-                "prefix of at least 6"
-            ) from None
-        return Selector("digest", value, flag)
-    try:
-        moment = parse_when(value, now)
-    except TimeSpecError:
-        raise UsageError(f"invalid {flag} {shown!r}: give {BUILD_HELP}") from None
-    return Selector("at", moment, flag)
+# --- BUILD values: read by ``selection.parse_build``, placed by ``selection.choose`` --------
 
 
 def resolve_build(builds: Sequence[Build], selector: Selector, text: str, now: datetime) -> int:
@@ -108,13 +59,15 @@ def resolve_build(builds: Sequence[Build], selector: Selector, text: str, now: d
     return index
 
 
-def locate(reference: Reference, builds: Sequence[Build], good_text: str,
-           bad_text: str | None, now: datetime) -> tuple[int, int]:
-    """Listing positions of ``--good`` and ``--bad``, checked to make a range to search."""
+def locate(builds: Sequence[Build], good_text: str, bad_text: str | None,
+           now: datetime) -> tuple[int, int]:
+    """Listing positions of ``--good`` and ``--bad``, checked to make a range to search.
+
+    Both are read and placed by ``selection`` (an empty history is refused there), so a
+    BUILD means here what ``pull`` would pull for it.
+    """
     good_selector = parse_build(good_text, "--good", now)
     bad_selector = parse_build(bad_text, "--bad", now) if bad_text is not None else None
-    if not builds:
-        raise SelectionError(f"{reference.tagged} has no builds")
     good = resolve_build(builds, good_selector, good_text, now)
     bad = resolve_build(builds, bad_selector, bad_text, now) if bad_selector and bad_text else 0
     describe = {position: f"#{position} sha256:{builds[position].short} "

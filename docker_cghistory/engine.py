@@ -282,7 +282,7 @@ class Engine:
         """Point ``target`` (a tag reference) at ``image_id``, replacing what it pointed at."""
         repository = familiar(Reference(target.registry, target.repository))
         with self._errors(f"failed to tag {familiar(target)}"):
-            if not self.api.tag(image_id, repository, target.tag or "latest", force=True):
+            if not self.api.tag(image_id, repository, target.tag_or_latest, force=True):
                 raise EngineError(f"the Docker engine did not tag {familiar(target)}")
 
     def remove(self, image: str) -> bool:

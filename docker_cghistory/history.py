@@ -154,6 +154,10 @@ def plan_windows(first_page: Sequence[Build], end: datetime) -> list[Window]:
 # --- choosing a build ----------------------------------------------------------------------
 
 
+# How every selection refuses an empty history (``selection.choose`` checks it first).
+NO_BUILDS = "the tag has no builds"
+
+
 def by_index(builds: Sequence[Build], index: int) -> Build:
     """The build numbered ``index`` in the listing (0 = newest)."""
     if index < 0:
@@ -205,10 +209,10 @@ def at(builds: Sequence[Build], moment: datetime, shown: str | None = None) -> t
             return index, build
     if builds:
         raise SelectionError(
-            f"{shown or format_timestamp(moment)} is before the tag's first build "
-            f"({builds[-1].timestamp})"
+            f"no build at or before {shown or format_timestamp(moment)}: that is before the "
+            f"tag's first build ({builds[-1].timestamp})"
         )
-    raise SelectionError("the tag has no builds")
+    raise SelectionError(NO_BUILDS)
 
 
 def cooldown(builds: Sequence[Build], age: timedelta, now: datetime) -> tuple[int, Build]:

@@ -34,7 +34,12 @@ _MAX_NAME = 255
 
 @dataclass(frozen=True, order=True)
 class Reference:
-    """A parsed image reference; ``tag`` and ``digest`` may both be set (``name:tag@digest``)."""
+    """A parsed image reference; ``tag`` and ``digest`` may both be set (``name:tag@digest``).
+
+    ``tag`` is what was written, ``None`` when no tag was (both parsers agree), so that a pin
+    rewriter can tell ``FROM python@sha256:…`` from ``FROM python:latest@sha256:…``. What the
+    registry and the engine are asked for is ``tag_or_latest``.
+    """
 
     registry: str
     repository: str
@@ -61,9 +66,14 @@ class Reference:
         return Reference(self.registry, self.repository, tag, None)
 
     @property
+    def tag_or_latest(self) -> str:
+        """The tag a registry or the engine resolves: the one written, else ``latest``."""
+        return self.tag if self.tag is not None else DEFAULT_TAG
+
+    @property
     def tagged(self) -> str:
-        """``HOST/REPO:TAG`` (``latest`` when no tag was given)."""
-        return f"{self.name}:{self.tag or DEFAULT_TAG}"
+        """``HOST/REPO:TAG`` with ``tag_or_latest``: how messages name the tag read."""
+        return f"{self.name}:{self.tag_or_latest}"
 
     @property
     def is_docker_hub(self) -> bool:
@@ -119,7 +129,7 @@ def parse_cli(
 
     ``python`` and ``python:3.12`` gain ``registry/org/``; ``chainguard/python`` gains
     ``registry/``; a first component that looks like a host is the registry. The tag defaults
-    to ``latest``.
+    is left ``None`` when none was written; ``Reference.tag_or_latest`` says ``latest``.
     """
     text = text.strip()
     if not text:
@@ -133,9 +143,9 @@ def parse_cli(
     if digest and not allow_digest:
         raise InvalidReference(
             f"{sanitize(text)!r} names a digest; history is kept per tag, "
-            f"so give a tag instead (for example {host}/{path}:{tag or DEFAULT_TAG})"
+            f"so give a tag instead (for example {Reference(host, path, tag).tagged})"
         )
-    return Reference(host, path, tag or (None if digest else DEFAULT_TAG), digest)
+    return Reference(host, path, tag, digest)
 
 
 def parse_docker(text: str) -> Reference:
@@ -154,9 +164,16 @@ def parse_docker(text: str) -> Reference:
 
 
 def familiar(reference: Reference) -> str:
-    """The short form docker prints (``python:3.12`` for ``docker.io/library/python:3.12``)."""
+    """The short form docker prints (``python:3.12`` for ``docker.io/library/python:3.12``).
+
+    Unlike docker's ``FamiliarName``, ``docker.io`` is kept when the repository's first
+    component would read as a registry host (``docker.io/0.0/x``, not ``0.0/x``): a printed
+    name, pasted back, must name the same image.
+    """
     text = str(reference)
-    if reference.registry == DOCKER_HUB:
+    first = reference.repository.split("/", 1)[0]
+    looks_like_host = "." in first or ":" in first or first == "localhost"
+    if reference.registry == DOCKER_HUB and not looks_like_host:
         text = text[len(DOCKER_HUB) + 1 :]
         if text.startswith("library/") and "/" not in reference.repository[len("library/") :]:
             text = text[len("library/") :]

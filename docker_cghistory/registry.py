@@ -133,7 +133,7 @@ class RegistryClient:
             f"access to {reference.tagged} denied (HTTP {answer.status}) with "
             f"{self.credential.source}; {hint_for(self.registry)}"
         )
-        repository, tag = reference.repository, reference.tag or "latest"
+        repository, tag = reference.repository, reference.tag_or_latest
         if (host_name(self.registry) == "cgr.dev" and repository.startswith("chainguard/")
                 and tag not in PUBLIC_CATALOG_TAGS):
             message += (
@@ -146,7 +146,7 @@ class RegistryClient:
 
     def _history_path(self, reference: Reference) -> str:
         return (f"/v2/{reference.repository}/_chainguard/history/"
-                f"{quote(reference.tag or 'latest', safe='')}")
+                f"{quote(reference.tag_or_latest, safe='')}")
 
     def history_page(self, reference: Reference, window: Window) -> list[Build]:
         """One request to the history API for ``window``."""
@@ -233,7 +233,7 @@ class RegistryClient:
             threading.Thread(target=ping, name="prewarm", daemon=True).start()
 
     def _plan_key(self, reference: Reference) -> str:
-        return cache.key_name(self.registry, reference.repository, reference.tag or "latest")
+        return cache.key_name(self.registry, reference.repository, reference.tag_or_latest)
 
     def history(
         self, reference: Reference, *, since: datetime | None = None,
@@ -273,7 +273,7 @@ class RegistryClient:
         return cuts[: MAX_PARALLEL * 8]
 
     def _manifest_head(self, reference: Reference) -> Answer:
-        target = reference.digest or reference.tag or "latest"
+        target = reference.digest or reference.tag_or_latest
         return self._authorized(
             "HEAD", f"/v2/{reference.repository}/manifests/{target}", reference.repository,
             headers={"Accept": MANIFEST_TYPES}, what="manifest",

@@ -1,20 +1,22 @@
 """Turning ``--digest``/``--index``/``--previous``/``--at``/``--cooldown`` into one build.
 
-Shared by ``pull``, ``bisect`` and ``pin``, so that "the build before the newest" or "the build
-current on June 1st" means the same thing everywhere. ``parse`` and ``choose`` are pure;
-``fetch`` reads only as much history as the selector needs, because a tag rebuilt nightly since
-2022 has thousands of builds and ``--previous`` should not wait for all of them.
+The one build selection of ``pull``, ``pin`` and ``bisect`` (``--good``/``--bad``), so that "the
+build before the newest" or "the build current on June 1st" means the same build, read the same
+way and refused with the same words, everywhere. ``parse``, ``parse_build`` and ``choose`` are
+pure; ``fetch`` reads only as much history as the selector needs, because a tag rebuilt nightly
+since 2022 has thousands of builds and ``--previous`` should not wait for all of them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from . import history
-from .errors import SelectionError, UsageError
+from .errors import SelectionError, TimeSpecError, UsageError, sanitize
 from .history import Build, Window
 from .timespec import Moment, parse_age, parse_when
 
@@ -23,6 +25,13 @@ if TYPE_CHECKING:
 
 Kind = Literal["digest", "index", "at", "cooldown"]
 FLAGS = ("--digest", "--index", "--previous", "--at", "--cooldown")
+BUILD_HELP = (
+    "a build: an index (all digits, 0 = newest, as 'list' numbers them), a digest "
+    "(sha256:... or 6+ hex characters with a letter among them; write sha256: before a "
+    "prefix of digits only), or a time (2024-06-01, 2024-06-01T09:30:00Z, 7d: the build "
+    "current then)"
+)
+_HEX_RE = re.compile(r"^[0-9a-fA-F]{6,64}$")
 # Builds fetched below a time bound: more than one, so that builds the server includes because
 # it rounds ``end`` up to the millisecond cannot crowd out the one we want.
 _BOUNDED_READ = 4
@@ -43,6 +52,10 @@ class Selector:
 
     def describe(self) -> str:
         return f"{self.flag} {self.value}" if self.flag != "--previous" else self.flag
+
+
+# What ``pin`` resolves to without ``--at``/``--cooldown``: the build the tag points at now.
+NEWEST = Selector("index", 0, "--index")
 
 
 @dataclass(frozen=True)
@@ -74,8 +87,7 @@ def parse(args: Any, now: datetime) -> Selector | None:
     given: list[Selector] = []
     digest = getattr(args, "digest", None)
     if digest is not None:
-        history.normalise_digest_prefix(digest)  # a malformed prefix fails before any request
-        given.append(Selector("digest", digest, "--digest"))
+        given.append(_digest(digest, "--digest"))
     index = getattr(args, "index", None)
     if index is not None:
         if index < 0:
@@ -92,8 +104,46 @@ def parse(args: Any, now: datetime) -> Selector | None:
     return given[0] if given else None
 
 
+def _digest(text: str, flag: str) -> Selector:
+    """A digest selector; a malformed prefix fails here, before any request."""
+    history.normalise_digest_prefix(text)
+    return Selector("digest", text, flag)
+
+
+def parse_build(text: str, flag: str, now: datetime) -> Selector:
+    """Read one BUILD value (``bisect --good``/``--bad``) into the selector ``pull`` would use.
+
+    The rule is decided by the characters alone, never by the history: all digits is an
+    index, even ``123456`` (which could also be a hex prefix), because a rule that depended on
+    the history would make the same command mean different builds on different days.
+    ``sha256:`` or a hex string with a letter is a digest prefix; anything else is a time. No
+    WHEN is all hex of 6+ characters except absurd ages (``100000d``). Errors are usage errors:
+    the value could not be read at all, whatever the history holds.
+    """
+    value = text.strip()
+    if not value:
+        raise UsageError(f"{flag} is empty: give {BUILD_HELP}")
+    if value.isascii() and value.isdigit():
+        return Selector("index", int(value), flag)
+    if value.lower().startswith("sha256:") or _HEX_RE.match(value):
+        try:
+            return _digest(value, flag)
+        except SelectionError as error:
+            raise UsageError(f"{flag}: {error}") from None
+    try:
+        moment = parse_when(value, now)
+    except TimeSpecError:
+        raise UsageError(f"invalid {flag} {sanitize(text)!r}: give {BUILD_HELP}") from None
+    return Selector("at", moment, flag)
+
+
 def choose(builds: Sequence[Build], selector: Selector, now: datetime) -> Choice:
-    """The build ``selector`` names among ``builds`` (newest first, the whole history)."""
+    """The build ``selector`` names among ``builds`` (newest first, the whole history).
+
+    An empty history is refused here, in one wording, whatever the selector.
+    """
+    if not builds:
+        raise SelectionError(history.NO_BUILDS)
     if selector.kind == "index":
         return Choice(history.by_index(builds, selector.value), selector.value)
     if selector.kind == "digest":

@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     try:
         images.connect()  # an unreachable engine fails before the history is read
         builds = client.history(reference)
-        good, bad = locate(reference, builds, args.good, args.bad, utcnow())
+        good, bad = locate(builds, args.good, args.bad, utcnow())
         bisection = Bisection(candidates_between(reference, builds, good, bad))
         log(f"{len(bisection.candidates)} builds from {bisection.candidates[0].describe()} "
              f"to {bisection.candidates[-1].describe()}: at most "

@@ -51,7 +51,7 @@ def rows_for(reference: Reference, builds: list[tuple[int, Build]],
             "Age": format_age(now - build.updated),
             "Digest": build.digest,
             "Reference": f"{reference.name}@{build.digest}",
-            "Tag": reference.tag,
+            "Tag": reference.tag_or_latest,
             "Local": (build.digest in local) if local is not None else None,
         }
         for index, build in builds
@@ -101,6 +101,6 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     remember_reference(args.image)
     if args.since is None and args.until is None:
         # The newest builds without gaps, as --index numbers them: completion may offer them.
-        remember_builds(reference.registry, reference.repository, reference.tag or "latest",
+        remember_builds(reference.registry, reference.repository, reference.tag_or_latest,
                         [build for _, build in builds])
     return 0

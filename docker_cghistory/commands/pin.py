@@ -15,15 +15,16 @@ import difflib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, TextIO
 
-from .. import rewrite
+from .. import rewrite, selection
 from ..complete import remember_reference
 from ..context import Context
 from ..errors import CghistoryError, NoHistoryAPI, escape_controls, sanitize
 from ..reference import Reference
-from ..timespec import Moment, format_timestamp, parse_age, parse_when, utcnow
+from ..selection import Selector
+from ..timespec import utcnow
 
 if TYPE_CHECKING:
     from ..streams import Streams
@@ -85,7 +86,7 @@ def _digest_only_pin(site: rewrite.Site) -> bool:
 
 
 def _key(reference: Reference) -> Key:
-    return reference.registry, reference.repository, reference.tag or "latest"
+    return reference.registry, reference.repository, reference.tag_or_latest
 
 
 def _has_history_api(registry: str) -> bool:
@@ -93,13 +94,14 @@ def _has_history_api(registry: str) -> bool:
     return not any(host == known or host.endswith("." + known) for known in NO_HISTORY_API)
 
 
-def _resolver(context: Context, at: Moment | None, cooldown: timedelta | None) -> Resolve:
-    """A function resolving one (registry, repository, tag) to the wanted build."""
-    now = utcnow()
-    # --at looks back from the end of what was typed (a bare second covers that second), as
-    # pull --at does (selection.moment_of): the same time pins the build pull would pull.
-    cutoff = at.end if at is not None else (now - cooldown if cooldown is not None else None)
-    asked = "--at" if at is not None else "--cooldown" if cooldown is not None else None
+def _resolver(context: Context, selector: Selector | None, now: datetime) -> Resolve:
+    """A function resolving one (registry, repository, tag) to the wanted build.
+
+    The build is chosen by ``selection`` (reads, rule and error wording), as ``pull`` chooses
+    it: the same ``--at`` or ``--cooldown`` pins the build ``pull`` would pull, and no flag
+    pins the newest build. Where there is no history API and no flag, the tag's current
+    digest (a manifest HEAD) is the newest build.
+    """
 
     def resolve(key: Key) -> Wanted:
         registry, repository, tag = key
@@ -108,17 +110,14 @@ def _resolver(context: Context, at: Moment | None, cooldown: timedelta | None) -
         try:
             if _has_history_api(registry):
                 try:
-                    builds = client.history(reference, until=cutoff, last=1)
+                    choice = selection.fetch(client, reference, selector or selection.NEWEST,
+                                             now)
                 except NoHistoryAPI:
                     pass  # read the manifest below
                 else:
-                    if not builds:
-                        when = (str(at) if at is not None
-                                else format_timestamp(cutoff) if cutoff else "now")
-                        return Wanted(problem=f"no build of {reference.tagged} at {when}")
-                    return Wanted(builds[0].digest, build_time=builds[0].updated)
-            if asked:
-                return Wanted(problem=f"{asked} needs the tag history API, which "
+                    return Wanted(choice.build.digest, build_time=choice.build.updated)
+            if selector is not None:
+                return Wanted(problem=f"{selector.flag} needs the tag history API, which "
                                       f"{registry} does not have")
             digest = client.manifest_digest(reference)
             if digest is None:
@@ -155,8 +154,7 @@ def _read(target: rewrite.Target, tally: Tally) -> Found | None:
 
 def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     now = utcnow()
-    at = parse_when(args.at, now) if args.at else None
-    cooldown = parse_age(args.cooldown) if args.cooldown else None
+    selector = selection.parse(args, now)  # --at or --cooldown (the parser allows one)
     paths = args.paths or ["."]
     for path in paths:
         if not os.path.exists(path):
@@ -184,7 +182,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
 
     keys = [_key(site.reference) for _, (sites, _) in read.values() for site in sites
             if needs(site)]
-    wanted = _resolve_all(keys, _resolver(context, at, cooldown))
+    wanted = _resolve_all(keys, _resolver(context, selector, now))
     for key, result in sorted(wanted.items()):
         if result.problem:
             tally.failures.append(f"{'/'.join(key[:2])}:{key[2]}: {sanitize(result.problem)}")

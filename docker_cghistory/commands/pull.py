@@ -38,7 +38,7 @@ def new_tag(text: str) -> Reference:
         raise InvalidReference(
             f"--tag {sanitize(text)!r} names a digest; give NAME[:TAG] to tag the pulled image"
         )
-    return Reference(reference.registry, reference.repository, reference.tag or "latest")
+    return Reference(reference.registry, reference.repository, reference.tag_or_latest)
 
 
 def _interactive(streams: Streams) -> bool:
@@ -57,7 +57,7 @@ def _describe(reference: Reference, choice: Choice) -> str:
 
 def _retag(engine: Engine, reference: Reference, image: dict, digest: str) -> str:
     """Point ``HOST/REPO:TAG`` at the pulled image; say what it pointed at before."""
-    target = reference.with_tag(reference.tag or "latest")
+    target = reference.with_tag(reference.tag_or_latest)
     before = engine.inspect(target.tagged)
     engine.tag(image["Id"], target)
     if before is None:

@@ -111,7 +111,7 @@ def reference_text(data: bytes) -> None:
             light = core.split_reference(text, "cgr.dev", "chainguard")
             assert light is not None, text
             assert (light[0], light[1], light[2] or "latest") == (
-                reference.registry, reference.repository, reference.tag), (text, light)
+                reference.registry, reference.repository, reference.tag_or_latest), (text, light)
 
 
 def time_text(data: bytes) -> None:

@@ -91,7 +91,7 @@ def test_completion_keys_references_as_the_parser_reads_them(text: str, registry
     light = core.split_reference(text, registry, org)
     assert light is not None
     assert (light[0], light[1], light[2] or "latest") == (
-        reference.registry, reference.repository, reference.tag)
+        reference.registry, reference.repository, reference.tag_or_latest)
 
 
 @SETTINGS
@@ -99,7 +99,7 @@ def test_completion_keys_references_as_the_parser_reads_them(text: str, registry
 def test_any_spelling_normalises_to_the_same_reference(text: str) -> None:
     cli = parse_cli(text)
     assert parse_cli(str(cli)) == cli
-    assert parse_cli(cli.tagged) == cli
+    assert parse_cli(cli.tagged).tagged == cli.tagged
     assert parse_cli(f"  {cli}\n") == cli
     docker = parse_docker(text)
     assert parse_docker(str(docker)) == docker

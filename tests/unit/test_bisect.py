@@ -295,7 +295,7 @@ def test_unreadable_build_values_explain_the_rule(text: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_build(text, "--bad", NOW)
     message = str(caught.value)
-    assert message.startswith(("--bad is empty", "invalid --bad"))
+    assert message.startswith(("--bad is empty", "invalid --bad", "--bad: invalid digest"))
     assert "\n" not in message
     if "sha256" not in text:
         assert "all digits" in message and BUILD_HELP in message
@@ -316,7 +316,8 @@ def test_resolve_names_a_listing_position(text: str, position: int) -> None:
     ("8", "--good 8: index 8 is out of range"),
     ("123456", "(read as an index; for a digest prefix write sha256:123456)"),
     ("abcdef", "--good abcdef (read as a digest prefix): no build"),
-    ("2020-01-01", "--good 2020-01-01: 2020-01-01T00:00:00Z is before the tag's first build"),
+    ("2020-01-01", "--good 2020-01-01: no build at or before 2020-01-01T00:00:00Z: that is "
+                   "before the tag's first build"),
 ])
 def test_resolve_errors_say_how_the_value_was_read(text: str, expected: str) -> None:
     with pytest.raises(SelectionError) as caught:
@@ -328,8 +329,8 @@ REF = Reference("cgr.example", "acme/app", "1.2")
 
 
 def test_locate_defaults_bad_to_the_newest() -> None:
-    assert locate(REF, BUILDS, "5", None, NOW) == (5, 0)
-    assert locate(REF, BUILDS, "5", digest(2)[7:20], NOW) == (5, 2)
+    assert locate(BUILDS, "5", None, NOW) == (5, 0)
+    assert locate(BUILDS, "5", digest(2)[7:20], NOW) == (5, 2)
 
 
 @pytest.mark.parametrize(("good", "bad", "expected"), [
@@ -338,12 +339,12 @@ def test_locate_defaults_bad_to_the_newest() -> None:
 ])
 def test_locate_refuses_an_empty_or_reversed_range(good: str, bad: str, expected: str) -> None:
     with pytest.raises(UsageError, match=expected.replace("(", r"\(").replace(")", r"\)")):
-        locate(REF, BUILDS, good, bad, NOW)
+        locate(BUILDS, good, bad, NOW)
 
 
 def test_locate_needs_builds() -> None:
     with pytest.raises(SelectionError, match="has no builds"):
-        locate(REF, [], "1", None, NOW)
+        locate([], "1", None, NOW)
 
 
 def test_candidates_are_in_time_order() -> None:

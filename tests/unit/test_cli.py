@@ -1,9 +1,11 @@
-"""The command line in process: argument handling, dispatch, and one-line errors."""
+"""The command line in process: argument handling, dispatch, and one-line errors.
+
+What ``list`` shows (rows, table, json, templates, windows) is in ``test_list_command.py``.
+"""
 
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import subprocess
@@ -14,7 +16,7 @@ import pytest
 from docker_cghistory import __version__, cli, spec
 from docker_cghistory.commands import list as list_command
 
-from .conftest import PASSWORD, TOKEN_PREFIX, Env, FakeCgr, entries
+from .conftest import PASSWORD, TOKEN_PREFIX, Env, FakeCgr
 
 RAW_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -46,22 +48,7 @@ def newest_first(fake: FakeCgr, repository: str = "chainguard/python", tag: str 
     return [e["digest"] for e in reversed(fake.histories[(repository, tag)])]
 
 
-# --- listing ------------------------------------------------------------------------------------
-
-
-def test_list_table(cgr: FakeCgr, capsys) -> None:
-    code, out, err = invoke(capsys, "python")
-    assert (code, err) == (0, "")
-    lines = out.splitlines()
-    assert lines[0].split()[:4] == ["#", "UPDATED", "AGE", "DIGEST"]
-    digests = newest_first(cgr)
-    assert len(lines) == 1 + len(digests)
-    for index, (line, digest) in enumerate(zip(lines[1:], digests, strict=True)):
-        cells = line.split()
-        assert cells[0] == str(index)
-        assert cells[-1] == digest[7:19]
-        # Exact, always with a fraction: typed back, a bare second covers the whole second.
-        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{1,9}Z", cells[1])
+# --- dispatch and settings ------------------------------------------------------------------------
 
 
 def test_list_alias_and_explicit_command(cgr: FakeCgr, capsys) -> None:
@@ -69,33 +56,6 @@ def test_list_alias_and_explicit_command(cgr: FakeCgr, capsys) -> None:
     for words in (("list", "python", "-q"), ("ls", "-q", "python"), ("python", "--quiet")):
         code, out, err = invoke(capsys, *words)
         assert (code, out, err) == (0, expected, ""), words
-
-
-def test_list_json_lines(cgr: FakeCgr, capsys) -> None:
-    code, out, _ = invoke(capsys, "python:latest", "--format", "json")
-    assert code == 0
-    rows = [json.loads(line) for line in out.splitlines()]
-    assert [row["Digest"] for row in rows] == newest_first(cgr)
-    assert [row["Index"] for row in rows] == list(range(len(rows)))
-    assert rows[0]["Reference"] == f"cgr.dev/chainguard/python@{rows[0]['Digest']}"
-    assert rows[0]["Tag"] == "latest"
-    assert set(rows[0]) == set(list_command.JSON_FIELDS)
-
-
-def test_list_template_last_and_no_trunc(cgr: FakeCgr, capsys) -> None:
-    code, out, _ = invoke(capsys, "python", "--last", "2", "--format", r"{{.Index}}\t{{.Digest}}")
-    assert code == 0
-    assert out.splitlines() == [f"{i}\t{d}" for i, d in enumerate(newest_first(cgr)[:2])]
-    code, out, _ = invoke(capsys, "python", "--no-trunc", "-n", "1")
-    assert code == 0 and newest_first(cgr)[0] in out
-
-
-def test_list_since_until(cgr: FakeCgr, capsys) -> None:
-    history = cgr.histories[("chainguard/python", "latest")]
-    since, until = history[1]["updateTimestamp"], history[3]["updateTimestamp"]
-    code, out, _ = invoke(capsys, "python", "-q", "--since", since, "--until", until)
-    assert code == 0
-    assert out.split() == [e["digest"] for e in reversed(history[1:4])]
 
 
 def test_defaults_from_plugin_settings_and_credentials(cgr: FakeCgr, isolated_env: Env,
@@ -343,15 +303,6 @@ def test_expected_errors_show_traceback_only_with_debug(capsys) -> None:
     code, _, err = invoke(capsys, "Bad:", "--debug")
     assert code == 1 and "Traceback" in err
     assert err.splitlines()[-1].startswith("docker-cghistory: invalid reference")
-
-
-def test_a_wide_history(cgr: FakeCgr, capsys) -> None:
-    cgr.add("chainguard/nightly", "latest", entries(1500, seed="w"), public=True)
-    code, out, _ = invoke(capsys, "nightly", "-q")
-    assert code == 0
-    assert out.split() == newest_first(cgr, "chainguard/nightly")
-    code, out, _ = invoke(capsys, "nightly", "-q", "--last", "1200")
-    assert out.split() == newest_first(cgr, "chainguard/nightly")[:1200]
 
 
 # --- the streams a command is given --------------------------------------------------------------

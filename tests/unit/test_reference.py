@@ -52,28 +52,39 @@ def _one_clean_line(message: str) -> None:
 )
 def test_parse_cli_forms(text: str, expected: tuple[str, str, str]) -> None:
     ref = parse_cli(text)
-    assert (ref.registry, ref.repository, ref.tag) == expected
+    assert (ref.registry, ref.repository, ref.tag_or_latest) == expected
     assert ref.digest is None
-    assert str(ref) == f"{expected[0]}/{expected[1]}:{expected[2]}"
-    assert ref.tagged == str(ref)
+    # ``tag`` is what was written: a defaulted ``latest`` is only ``tag_or_latest``.
+    assert ref.tag == (expected[2] if ":" in text.strip().rsplit("/", 1)[-1] else None)
+    assert ref.tagged == f"{expected[0]}/{expected[1]}:{expected[2]}"
+    assert str(ref) == (ref.tagged if ref.tag else ref.name)
     assert ref.name == f"{expected[0]}/{expected[1]}"
 
 
+def test_both_parsers_leave_an_unwritten_tag_unset() -> None:
+    for ref in (parse_cli("python"), parse_docker("python")):
+        assert ref.tag is None
+        assert ref.tag_or_latest == "latest"
+    assert parse_cli("python:latest").tag == "latest"
+
+
 def test_parse_cli_custom_defaults() -> None:
-    assert str(parse_cli("python", registry="localhost:5000", org="acme")) == (
+    assert parse_cli("python", registry="localhost:5000", org="acme").tagged == (
         "localhost:5000/acme/python:latest"
     )
     assert str(parse_cli("python:3", registry="reg.example", org="foo.com")) == (
         "reg.example/foo.com/python:3"
     )
     # Two components: the org is given, only the registry is added.
-    assert str(parse_cli("other/python", registry="reg.example", org="acme")) == (
+    assert parse_cli("other/python", registry="reg.example", org="acme").tagged == (
         "reg.example/other/python:latest"
     )
     # No org: a one-word name lives at the registry's top level.
-    assert str(parse_cli("python", registry="reg.example", org="")) == "reg.example/python:latest"
+    assert parse_cli("python", registry="reg.example", org="").tagged == (
+        "reg.example/python:latest"
+    )
     # An explicit host ignores the defaults.
-    assert str(parse_cli("cgr.dev/chainguard/go", registry="reg.example", org="acme")) == (
+    assert parse_cli("cgr.dev/chainguard/go", registry="reg.example", org="acme").tagged == (
         "cgr.dev/chainguard/go:latest"
     )
 
@@ -302,3 +313,13 @@ def test_arbitrary_text_only_raises_invalid_reference(text: str) -> None:
             # Whatever is accepted prints back as plain, re-parsable text.
             assert not RAW_CONTROL.search(str(ref))
             assert parser(str(ref)) == ref
+
+
+@pytest.mark.parametrize("text", ["docker.io/0.0/0", "docker.io/a.b/c:1", "docker.io/localhost/x"])
+def test_familiar_keeps_docker_io_when_the_path_would_read_as_a_host(text: str) -> None:
+    """Found by the hypothesis property test: ``0.0/0`` would name registry ``0.0``."""
+    from docker_cghistory.reference import familiar, parse_docker
+
+    ref = parse_docker(text)
+    assert familiar(ref) == text
+    assert parse_docker(familiar(ref)) == ref

@@ -157,7 +157,7 @@ def test_every_printed_index_and_time_selects_its_build(entries: list[dict[str, 
 
     rows = list_command.rows_for(REF, listed, None)
     _, cells = list_command.table_for(listed, rows, False, None)
-    resolve = pin_command._resolver(context, None, None)  # type: ignore[arg-type]
+    resolve = pin_command._resolver(context, None, now)  # type: ignore[arg-type]
     for (index, build), row, cell in zip(listed, rows, cells, strict=True):
         printed = row["Updated"]
         assert (row["Index"], cell[0], cell[1]) == (index, str(index), printed)
@@ -184,7 +184,8 @@ def test_every_printed_index_and_time_selects_its_build(entries: list[dict[str, 
             assert resolve_build(full, parse_build(text, "--good", now), text, now) == index
 
         # pin --at: the build `pin` writes is the one `pull --at` pulls.
-        pin_resolve = pin_command._resolver(context, parse_when(printed, now), None)
+        pin_at = selection.parse(_args(at=printed), now)
+        pin_resolve = pin_command._resolver(context, pin_at, now)  # type: ignore[arg-type]
         assert pin_resolve(("cgr.dev", REF.repository, "latest")).digest == build.digest
 
         # --until and --since at a printed time end and start the listing at that build.

@@ -124,7 +124,7 @@ def test_index_zero_is_newest_and_previous_is_one() -> None:
     assert selection.choose(builds, previous, NOW) == Choice(builds[1], 1)
 
 
-@pytest.mark.parametrize(("count", "index"), [(5, 5), (1, 1), (0, 0), (3, 100)])
+@pytest.mark.parametrize(("count", "index"), [(5, 5), (1, 1), (3, 100)])
 def test_index_out_of_range(count: int, index: int) -> None:
     with pytest.raises(SelectionError, match="out of range"):
         selection.choose(daily(count), Selector("index", index, "--index"), NOW)
@@ -236,9 +236,23 @@ def test_cooldown_zero_is_the_newest() -> None:
 
 
 def test_empty_history() -> None:
-    for selector in (exactly_at(NOW), Selector("index", 0, "--index")):
-        with pytest.raises(SelectionError):
+    """Every selector refuses an empty history in the same words."""
+    for selector in (exactly_at(NOW), Selector("index", 0, "--index"),
+                     Selector("digest", "abcdef", "--digest"),
+                     Selector("cooldown", timedelta(days=1), "--cooldown")):
+        with pytest.raises(SelectionError, match=r"^the tag has no builds$"):
             selection.choose([], selector, NOW)
+
+
+def test_build_values_and_flags_read_a_digest_the_same_way() -> None:
+    """``bisect --good`` and ``pull --digest`` share the reading and the wording."""
+    from_flag = selection.parse(args(digest="abcdef"), NOW)
+    assert selection.parse_build("abcdef", "--digest", NOW) == from_flag
+    with pytest.raises(SelectionError) as flag_error:
+        selection.parse(args(digest="sha256:abc"), NOW)
+    with pytest.raises(UsageError) as build_error:
+        selection.parse_build("sha256:abc", "--good", NOW)
+    assert str(build_error.value) == f"--good: {flag_error.value}"
 
 
 # --- fetch: reading only what is needed ---------------------------------------------------
