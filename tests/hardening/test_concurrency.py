@@ -106,7 +106,10 @@ def _check_cache(cache_home: Path) -> dict[str, int]:
                 token = cache.unseal(entry["sealed"], ANONYMOUS.key_material)
                 assert token, f"{relative}: sealed under another key (a torn key file?)"
             elif top == "realms":
-                entry = json.loads(data)
+                # Signed (a planted realm would send credentials elsewhere): the value must
+                # still verify under the key every racing process shared.
+                entry = cache.read_signed_json("realms", path.name)
+                assert isinstance(entry, dict), f"{relative}: torn, or signed under another key"
                 assert entry["scheme"] == "bearer" and entry["realm"].startswith("http"), entry
             elif top == "plans":
                 for text in json.loads(data):
