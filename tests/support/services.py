@@ -678,3 +678,16 @@ def make_cred_helper(
     )
     path.chmod(0o755)
     return CredHelper(name, path, store, log)
+
+
+TRANSIENT_PYTHON_WARNING = "docker-cghistory: warning: the plugin runs "
+
+
+def install_stderr(stderr: str) -> str:
+    """``install``'s stderr less the warning about a Python under /tmp.
+
+    The checkout under test (and its .venv) may itself live under /tmp, as a CI clone may:
+    the warning is then right, and not what these tests are about.
+    """
+    return "".join(line for line in stderr.splitlines(keepends=True)
+                   if not line.startswith(TRANSIENT_PYTHON_WARNING))

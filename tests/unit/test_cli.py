@@ -15,6 +15,7 @@ import pytest
 
 from docker_cghistory import __version__, cli, spec
 from docker_cghistory.commands import list as list_command
+from tests.support.services import install_stderr
 
 from .conftest import PASSWORD, TOKEN_PREFIX, Env, FakeCgr
 
@@ -250,7 +251,7 @@ def test_install_uninstall_and_completion_work_whatever_the_config_holds(
 
     launcher = isolated_env.docker_config / "cli-plugins" / "docker-cghistory"
     installed = run("install")  # into $DOCKER_CONFIG/cli-plugins: the broken config's folder
-    assert (installed.returncode, installed.stderr) == (0, ""), installed.stderr
+    assert (installed.returncode, install_stderr(installed.stderr)) == (0, ""), installed.stderr
     assert launcher.exists()
     script = run("completion", "bash")
     assert (script.returncode, script.stderr) == (0, "") and "_python_argcomplete" in script.stdout

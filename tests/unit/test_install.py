@@ -148,6 +148,8 @@ def test_a_transient_interpreter_is_recognised(python: str, transient: bool) -> 
 def test_install_prints_the_interpreter_and_warns_when_it_is_transient(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(install, "precompile", lambda package=None: None)
+    # A lasting interpreter, whatever folder the checkout under test (and its .venv) is in.
+    monkeypatch.setattr(sys, "executable", "/opt/lasting/bin/python3")
     context = types.SimpleNamespace(program="docker-cghistory")
     args = argparse.Namespace(dir=str(tmp_path / "a"))
     streams = Captured()
