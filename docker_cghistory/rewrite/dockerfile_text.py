@@ -142,6 +142,23 @@ def split_command(logical: str) -> tuple[str, int, int]:
 
 def builder_flags(text: str, start: int, end: int, escape: str) -> tuple[list[Word], int]:
     """The leading ``--flag`` words and where the rest starts (``extractBuilderFlags``)."""
+    return _scan_words(text, start, end, escape, flags=True)
+
+
+def parse_words(text: str, start: int, end: int, escape: str) -> list[Word]:
+    """Quote-aware words with their quotes kept, as ``ARG`` reads them (``parseWords``)."""
+    return _scan_words(text, start, end, escape, flags=False)[0]
+
+
+def _scan_words(text: str, start: int, end: int, escape: str, *,
+                flags: bool) -> tuple[list[Word], int]:
+    """BuildKit's two word scanners, which share one state machine and differ in three ways.
+
+    ``extractBuilderFlags`` (``flags``) stops at the first word that is not ``--x`` or at a
+    bare ``--``, and drops quotes and escapes; ``parseWords`` keeps them (ARG's values are
+    lexed again later) and honours no escape inside single quotes.
+    """
+    keep = not flags
     words: list[Word] = []
     in_spaces, in_word, in_quote = 0, 1, 2
     phase = in_spaces
@@ -158,118 +175,50 @@ def builder_flags(text: str, start: int, end: int, escape: str) -> tuple[list[Wo
             if char in _GO_SPACE:
                 pos += 1
                 continue
-            if char != "-" or pos + 1 == end or text[pos + 1] != "-":
+            if flags and (char != "-" or pos + 1 == end or text[pos + 1] != "-"):
                 return words, pos
             phase = in_word
             word_start = pos
         if pos == end:
             word = "".join(buffer)
-            if word != "--" and (blank_ok or word):
+            if (blank_ok or word) and not (flags and word == "--"):
                 words.append(Word(word, word_start, pos))
             break
-        if phase == in_word:
-            if char in _GO_SPACE:
-                word = "".join(buffer)
-                phase = in_spaces
-                if word == "--":
-                    return words, pos
-                if blank_ok or word:
-                    words.append(Word(word, word_start, pos))
-                buffer = []
-                blank_ok = False
-                pos += 1
-                continue
-            if char in "'\"":
-                quote = char
-                blank_ok = True
-                phase = in_quote
-                pos += 1
-                continue
-            if char == escape:
-                if pos + 1 == end:
-                    pos += 1
-                    continue
-                pos += 1
-                char = text[pos]
-            buffer.append(char)
+        if phase == in_word and char in _GO_SPACE:
+            word = "".join(buffer)
+            phase = in_spaces
+            if flags and word == "--":
+                return words, pos
+            if blank_ok or word:
+                words.append(Word(word, word_start, pos))
+            buffer = []
+            blank_ok = False
             pos += 1
             continue
-        if char == quote:
+        if phase == in_word and char in "'\"":
+            quote = char
+            blank_ok = True
+            phase = in_quote
+            if not keep:
+                pos += 1
+                continue
+        elif phase == in_quote and char == quote:
             phase = in_word
-            pos += 1
-            continue
-        if char == escape:
-            if pos + 1 == end:
+            if not keep:
+                pos += 1
+                continue
+        elif char == escape and (flags or phase == in_word or quote != "'"):
+            if pos + 1 == end:  # a trailing escape escapes nothing
                 phase = in_word
                 pos += 1
                 continue
+            if keep:
+                buffer.append(char)
             pos += 1
             char = text[pos]
         buffer.append(char)
         pos += 1
     return words, end
-
-
-def parse_words(text: str, start: int, end: int, escape: str) -> list[Word]:
-    """Quote-aware words with their quotes kept, as ``ARG`` reads them (``parseWords``)."""
-    words: list[Word] = []
-    in_spaces, in_word, in_quote = 0, 1, 2
-    phase = in_spaces
-    buffer: list[str] = []
-    word_start = start
-    quote = ""
-    blank_ok = False
-    pos = start
-    while pos <= end:
-        char = text[pos] if pos < end else ""
-        if phase == in_spaces:
-            if pos == end:
-                break
-            if char in _GO_SPACE:
-                pos += 1
-                continue
-            phase = in_word
-            word_start = pos
-        if pos == end:
-            if blank_ok or buffer:
-                words.append(Word("".join(buffer), word_start, pos))
-            break
-        if phase == in_word:
-            if char in _GO_SPACE:
-                phase = in_spaces
-                if blank_ok or buffer:
-                    words.append(Word("".join(buffer), word_start, pos))
-                buffer = []
-                blank_ok = False
-                pos += 1
-                continue
-            if char in "'\"":
-                quote = char
-                blank_ok = True
-                phase = in_quote
-            if char == escape:
-                if pos + 1 == end:
-                    pos += 1
-                    continue
-                buffer.append(char)
-                pos += 1
-                char = text[pos]
-            buffer.append(char)
-            pos += 1
-            continue
-        if char == quote:
-            phase = in_word
-        if char == escape and quote != "'":
-            if pos + 1 == end:
-                phase = in_word
-                pos += 1
-                continue
-            buffer.append(char)
-            pos += 1
-            char = text[pos]
-        buffer.append(char)
-        pos += 1
-    return words
 
 
 def whitespace_words(text: str, start: int, end: int) -> list[Word]:
