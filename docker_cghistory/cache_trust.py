@@ -53,24 +53,26 @@ def _folder_problem(path: str) -> str:
         return "is a symbolic link"
     if not stat.S_ISDIR(info.st_mode):
         return "is not a folder"
-    uid = euid()
-    if uid is not None and info.st_uid != uid:
-        return f"owned by uid {info.st_uid}"
-    if uid is not None and info.st_mode & 0o022:
-        return "writable by others"
-    return ""
+    return _ownership_problem(info, 0o022, "", "writable by others")
 
 
 def key_problem(info: os.stat_result) -> str:
     """Why the key file is not ours alone, or ``""``: a key others can read forges entries."""
     if not stat.S_ISREG(info.st_mode):
         return "key file is not a regular file"
+    return _ownership_problem(info, 0o077, "key file ",
+                              f"key file has mode {stat.S_IMODE(info.st_mode):04o}")
+
+
+def _ownership_problem(info: os.stat_result, loose_bits: int, subject: str,
+                       loose: str) -> str:
+    """Someone else's file, or one with ``loose_bits`` set, is not ours alone (POSIX only)."""
     uid = euid()
-    if uid is not None and info.st_uid != uid:
-        return f"key file owned by uid {info.st_uid}"
-    if uid is not None and info.st_mode & 0o077:
-        return f"key file has mode {stat.S_IMODE(info.st_mode):04o}"
-    return ""
+    if uid is None:
+        return ""
+    if info.st_uid != uid:
+        return f"{subject}owned by uid {info.st_uid}"
+    return loose if info.st_mode & loose_bits else ""
 
 
 def refuse(path: str, reason: str) -> None:
