@@ -30,7 +30,7 @@ from . import cache, log
 from .credentials import Credential
 from .errors import AuthError, RegistryError
 from .reference import host_name, is_loopback
-from .transport import USER_AGENT, Answer
+from .transport import KEEP, USER_AGENT, Answer, Body
 
 TOKEN_MARGIN = 30.0
 DEFAULT_TOKEN_LIFETIME = 60.0
@@ -82,7 +82,7 @@ class Send(Protocol):
 
     def __call__(self, method: str, url: str, *, headers: dict[str, str] | None = None,
                  params: dict[str, str] | None = None, data: dict[str, str] | None = None,
-                 what: str) -> Answer: ...
+                 what: str, body: Body = KEEP) -> Answer: ...
 
 
 class TokenStore:
@@ -213,6 +213,7 @@ class Authenticator:
     def request(
         self, method: str, url: str, repository: str, *, what: str,
         params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+        body: Body = KEEP,
     ) -> Answer:
         """``url`` with the repository's token, following a 401's challenge once."""
 
@@ -220,7 +221,7 @@ class Authenticator:
             sent = dict(headers or {})
             if token:
                 sent["Authorization"] = f"Bearer {token}"
-            return self._send(method, url, headers=sent, params=params, what=what)
+            return self._send(method, url, headers=sent, params=params, what=what, body=body)
 
         token = self.tokens.get(repository)
         probed: Answer | None = None
@@ -235,7 +236,7 @@ class Authenticator:
         if challenge is None:
             scheme = parse_challenge(answer.header("www-authenticate"))
             if scheme is not None and scheme.scheme == "basic":
-                return self._basic(method, url, dict(headers or {}), params, what)
+                return self._basic(method, url, dict(headers or {}), params, what, body)
             return answer
         if token:
             log.debug(f"token for {repository} refused; fetching a new one")
@@ -245,14 +246,14 @@ class Authenticator:
         return send(self.fetch_token(challenge, repository))
 
     def _basic(self, method: str, url: str, headers: dict[str, str],
-               params: dict[str, str] | None, what: str) -> Answer:
+               params: dict[str, str] | None, what: str, body: Body = KEEP) -> Answer:
         """Registries that skip tokens and take Basic credentials on every request."""
         credential = self._credential()
         if credential.secret is None:
             return Answer(401, {}, b"", url)
         basic = base64.b64encode(f"{credential.username}:{credential.secret}".encode()).decode()
         return self._send(method, url, headers=dict(headers, Authorization=f"Basic {basic}"),
-                          params=params, what=what)
+                          params=params, what=what, body=body)
 
     def check_realm(self, realm: str) -> str:
         """Refuse a realm that would send credentials in clear, or to a disguised host.

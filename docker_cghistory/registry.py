@@ -36,12 +36,14 @@ from .timespec import format_query_time, parse_timestamp, utcnow
 from .transport import (
     ANSWER_TIMEOUTS,
     CONNECT_TIMEOUT,
+    KEEP,
     MAX_ATTEMPTS,
     MAX_BODY,
     MAX_PARALLEL,
     MAX_TIMEOUTS,
     READ_TIMEOUT,
     Answer,
+    Body,
     RetryPolicy,
     Transport,
     parse_retry_after,
@@ -122,10 +124,11 @@ class RegistryClient:
     def _authorized(
         self, method: str, path: str, repository: str, *, what: str,
         params: dict[str, str] | None = None, headers: dict[str, str] | None = None,
+        body: Body = KEEP,
     ) -> Answer:
         """A request to this registry with the repository's token (see ``auth``)."""
         return self.auth.request(method, self.base + path, repository, what=what,
-                                 params=params, headers=headers)
+                                 params=params, headers=headers, body=body)
 
     def denied(self, reference: Reference, answer: Answer) -> AuthError:
         """The one-line refusal: what was tried, and what to do about it."""

@@ -21,7 +21,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,9 @@ MAX_TIMEOUTS = 2
 ANSWER_TIMEOUTS = 4
 MAX_RETRY_AFTER = 30.0
 MAX_BODY = 8 * 1024 * 1024
+# A streamed body (an image layer) may take this long per MiB beyond the usual answer time,
+# so a server that trickles bytes cannot hold a read for ever.
+STREAM_SECONDS_PER_MIB = 10.0
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Attempts for failures that are seldom transient: DNS, a proxy that times out or resets.
 FEW_ATTEMPTS = 2
@@ -72,12 +75,16 @@ class RetryPolicy:
 
 @dataclass
 class Answer:
-    """What we keep of an HTTP response: status, headers, a size-capped body."""
+    """What we keep of an HTTP response: status, headers, a size-capped body.
+
+    ``value`` is what a ``Body.sink`` made of a streamed body (the body itself is not kept).
+    """
 
     status: int
     headers: dict[str, str]
     body: bytes
     url: str
+    value: Any = None
 
     def header(self, name: str) -> str:
         return self.headers.get(name.lower(), "")
@@ -92,6 +99,23 @@ class Answer:
                 f"registry {registry} sent {kind} instead of JSON for the {what} "
                 f"(HTTP {self.status})"
             ) from None
+
+
+@dataclass(frozen=True)
+class Body:
+    """How to read a successful answer: kept whole (the default) or streamed to ``sink``.
+
+    A layer can be hundreds of megabytes: ``sink`` reads its chunks as they arrive and
+    returns what it made of them (``Answer.value``). A retry calls ``sink`` again from the
+    first chunk, so it must start from scratch each time. ``limit`` caps the bytes read
+    (``None``: ``MAX_BODY``).
+    """
+
+    limit: int | None = None
+    sink: Callable[[Iterator[bytes]], Any] | None = None
+
+
+KEEP = Body()
 
 
 def parse_retry_after(value: str, now: float | None = None) -> float | None:
@@ -248,6 +272,7 @@ class Transport:
     def send(
         self, method: str, url: str, *, headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None, data: dict[str, str] | None = None, what: str,
+        body: Body = KEEP,
     ) -> Answer:
         """One logical request, retried as ``policy`` says; transport failures become one line.
 
@@ -263,7 +288,7 @@ class Transport:
         delay, timeouts, failure = policy.first_delay, 0, ""
         for attempt in range(1, policy.attempts + 1):
             started = time.monotonic()
-            outcome = self._attempt(method, url, headers, params, data, route, what)
+            outcome = self._attempt(method, url, headers, params, data, route, what, body)
             if isinstance(outcome, Answer):
                 log.debug(f"{method} {shown} {params or ''} -> {outcome.status} "
                           f"({len(outcome.body)} bytes, {time.monotonic() - started:.3f}s)")
@@ -302,7 +327,7 @@ class Transport:
     def _attempt(
         self, method: str, url: str, headers: dict[str, str] | None,
         params: dict[str, str] | None, data: dict[str, str] | None,
-        route: proxy.Proxy | None, what: str,
+        route: proxy.Proxy | None, what: str, body: Body = KEEP,
     ) -> Answer | failures.Failure:
         """One attempt: the answer, a judged failure to retry, or a ``RegistryError`` now."""
         import requests
@@ -313,7 +338,7 @@ class Transport:
                 timeout=self.timeout, stream=True, allow_redirects=True,
             )
             try:
-                return self._read(response)
+                return self._read(response, body)
             finally:
                 response.close()
         except _TooSlow:
@@ -339,29 +364,48 @@ class Transport:
             return failures.classify(error, url, route, what, registry=self.registry,
                                      timeout=self.timeout, policy=self.policy)
 
-    def _read(self, response: requests.Response) -> Answer:
-        """The body, refused past ``MAX_BODY`` and cut off after ``ANSWER_TIMEOUTS`` reads."""
+    def _read(self, response: requests.Response, body: Body = KEEP) -> Answer:
+        """The body, refused past its limit and cut off when it takes too long.
+
+        A kept body has ``ANSWER_TIMEOUTS`` read timeouts; a streamed one also
+        ``STREAM_SECONDS_PER_MIB`` per MiB of its limit. Only a 200 is streamed: an error
+        page is kept (small) so the caller can name the problem.
+        """
+        limit = body.limit if body.limit is not None else MAX_BODY
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_BODY:
+        if declared.isdigit() and int(declared) > limit:
             raise RegistryError(
                 f"registry {self.registry} sent a body of {int(declared)} bytes; "
-                f"refusing more than {MAX_BODY}"
+                f"refusing more than {limit}"
             )
-        chunks, size = [], 0
-        deadline = _Deadline(response, self.timeout[1] * ANSWER_TIMEOUTS)
-        try:
+        streamed = body.sink is not None and response.status_code == 200
+        seconds = self.timeout[1] * ANSWER_TIMEOUTS
+        if streamed:
+            seconds += STREAM_SECONDS_PER_MIB * limit / (1024 * 1024)
+        chunks: list[bytes] = []
+        value: Any = None
+        deadline = _Deadline(response, seconds)
+
+        def capped() -> Iterator[bytes]:
+            size = 0
             for chunk in response.iter_content(65536):
                 size += len(chunk)
-                if size > MAX_BODY:
+                if size > limit:
                     raise RegistryError(
-                        f"registry {self.registry} sent more than {MAX_BODY} bytes; refusing it"
+                        f"registry {self.registry} sent more than {limit} bytes; refusing it"
                     )
-                chunks.append(chunk)
+                yield chunk
+
+        try:
+            if streamed:
+                value = body.sink(capped())  # type: ignore[misc]
+            else:
+                chunks.extend(capped())
         except Exception:
             if deadline.fired:
                 raise _TooSlow from None
             raise
         finally:
             deadline.cancel()
-        headers = {key.lower(): value for key, value in response.headers.items()}
-        return Answer(response.status_code, headers, b"".join(chunks), response.url)
+        headers = {name.lower(): text for name, text in response.headers.items()}
+        return Answer(response.status_code, headers, b"".join(chunks), response.url, value)

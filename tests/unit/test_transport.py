@@ -427,3 +427,58 @@ def test_fatal_failure_is_given_again_without_a_connection(user_machine,
             client.tags("chainguard/python")
         messages.add(str(caught.value))
     assert len(messages) == 1 and server.connections == 1
+
+
+# --- streamed bodies (layers) -------------------------------------------------------------------
+
+
+def _blob_transport() -> transport.Transport:
+    return transport.Transport("reg.example", "https://reg.example",
+                               timeout=(5.0, 5.0), policy=transport.RetryPolicy(attempts=2),
+                               sleep=lambda _: None)
+
+
+def test_a_streamed_body_goes_to_the_sink_and_is_not_kept(requests_mock) -> None:
+    blob = bytes(range(256)) * 1000
+    requests_mock.get("https://reg.example/v2/r/blobs/x", content=blob)
+    seen: list[int] = []
+
+    def sink(chunks) -> int:
+        total = 0
+        for chunk in chunks:
+            seen.append(len(chunk))
+            total += len(chunk)
+        return total
+
+    answer = _blob_transport().send("GET", "https://reg.example/v2/r/blobs/x", what="layer",
+                                    body=transport.Body(limit=len(blob), sink=sink))
+    assert answer.status == 200
+    assert answer.value == len(blob)
+    assert answer.body == b""
+    assert sum(seen) == len(blob)
+
+
+def test_a_streamed_body_over_its_limit_is_refused_midway(requests_mock) -> None:
+    requests_mock.get("https://reg.example/v2/r/blobs/x", content=b"x" * 300_000)
+    taken: list[int] = []
+
+    def sink(chunks) -> None:
+        for chunk in chunks:
+            taken.append(len(chunk))
+
+    with pytest.raises(RegistryError, match="sent more than 100000 bytes"):
+        _blob_transport().send("GET", "https://reg.example/v2/r/blobs/x", what="layer",
+                               body=transport.Body(limit=100_000, sink=sink))
+    assert 0 < sum(taken) <= 100_000
+
+
+def test_an_error_answer_is_kept_not_streamed(requests_mock) -> None:
+    requests_mock.get("https://reg.example/v2/r/blobs/x", status_code=404,
+                      content=b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
+    called: list[bool] = []
+    answer = _blob_transport().send(
+        "GET", "https://reg.example/v2/r/blobs/x", what="layer",
+        body=transport.Body(sink=lambda chunks: called.append(True)))
+    assert answer.status == 404
+    assert b"BLOB_UNKNOWN" in answer.body
+    assert called == []
