@@ -30,7 +30,19 @@ REPO (every key optional; ``Front.set_repo(name, REPO)``)::
       "legacy_keys": False,                      # answer UpdateTimestamp / Digest
       "order": "asc",                            # asc | desc | shuffled (the capped page)
       "history_api": True,                       # False: history 404s like a plain registry
+      "referrers": "off",                        # on | off (404, as distribution 2.8) |
+                                                 # ignore_filter (no OCI-Filters-Applied)
+      "referrer_manifests": {"sha256:subject": [DESCRIPTOR, ...]},  # what referrers lists
+      "blob_kinds": {"sha256:...": "layer"},     # layer | config | attestation, for
+                                                 # Front.blob_downloads
     }
+
+The OCI referrers API (``GET /v2/<repo>/referrers/<digest>[?artifactType=...]``) is the
+front's own, because Debian's docker-registry (distribution 2.8) has none: it answers an OCI
+image index of the descriptors registered for the subject (the referring manifests themselves,
+with their ``subject`` field, live in the registry). ``Front.blob_downloads(repo)`` lists the
+blob GETs of the log with the kind registered for each digest (``tests/support/images``
+registers what it pushed), so a test can prove no image layer was downloaded.
 
 Access rules (mimicking cgr.dev): the token endpoint hands out anonymous tokens for any scope.
 A token covers exactly the repositories named in its ``scope`` parameters and is
@@ -79,6 +91,9 @@ from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
 DEFAULT_PUBLIC_TAGS = ("latest", "latest-dev")
+REFERRERS_MODES = ("on", "off", "ignore_filter")
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 FAULT_KINDS = (
     "status",
     "reset",
@@ -100,7 +115,7 @@ _TS_RE = re.compile(
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
 _ROUTE_RE = re.compile(
-    r"^/v2/(?P<repo>.+?)/(?P<kind>_chainguard/history|manifests|blobs)/(?P<ref>.+)$"
+    r"^/v2/(?P<repo>.+?)/(?P<kind>_chainguard/history|manifests|blobs|referrers)/(?P<ref>.+)$"
 )
 _TAGS_RE = re.compile(r"^/v2/(?P<repo>.+)/tags/list$")
 _ERROR_CODES = {
@@ -188,6 +203,15 @@ def history_from_digests(
     return [[format_timestamp(end - (n - 1 - i) * step), d] for i, d in enumerate(digests)]
 
 
+class BlobDownload(NamedTuple):
+    """A blob GET in the log: ``kind`` is what the fixture registered it as (layer, config,
+    attestation), or ``unknown``."""
+
+    repo: str
+    digest: str
+    kind: str
+
+
 class LoggedRequest(NamedTuple):
     """One request as the front saw it; ``auth`` is none/basic/bearer/refresh/password."""
 
@@ -266,6 +290,9 @@ class _Repo:
     order: str
     history_api: bool
     raw: dict[str, Any]
+    referrers: str = "off"
+    referrer_manifests: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    blob_kinds: dict[str, str] = field(default_factory=dict)
 
 
 def _normalise_repo(config: dict[str, Any]) -> _Repo:
@@ -280,6 +307,9 @@ def _normalise_repo(config: dict[str, Any]) -> _Repo:
         "legacy_keys",
         "order",
         "history_api",
+        "referrers",
+        "referrer_manifests",
+        "blob_kinds",
     }
     unknown = set(config) - known
     if unknown:
@@ -287,6 +317,9 @@ def _normalise_repo(config: dict[str, Any]) -> _Repo:
     order = config.get("order", "asc")
     if order not in ("asc", "desc", "shuffled"):
         raise ValueError(f"order must be asc, desc or shuffled, not {order!r}")
+    referrers = config.get("referrers", "off")
+    if referrers not in REFERRERS_MODES:
+        raise ValueError(f"referrers must be one of {REFERRERS_MODES}, not {referrers!r}")
     history: dict[str, list[tuple[datetime, str, str]]] = {}
     for tag, entries in (config.get("history") or {}).items():
         parsed = [(parse_timestamp(ts), ts, digest) for ts, digest in entries]
@@ -307,6 +340,11 @@ def _normalise_repo(config: dict[str, Any]) -> _Repo:
         order=order,
         history_api=bool(config.get("history_api", True)),
         raw=copy.deepcopy(config),
+        referrers=referrers,
+        referrer_manifests={
+            k: [dict(d) for d in v] for k, v in (config.get("referrer_manifests") or {}).items()
+        },
+        blob_kinds=dict(config.get("blob_kinds") or {}),
     )
 
 
@@ -572,6 +610,20 @@ class Front:
     def reset_log(self) -> None:
         with self._lock:
             self._log.clear()
+
+    def blob_downloads(self, repo: str | None = None) -> list[BlobDownload]:
+        """The blob GETs logged so far (of ``repo``, or all), in order, each with its kind."""
+        out = []
+        for request in self.requests:
+            m = _ROUTE_RE.match(request.path)
+            if request.method != "GET" or not m or m.group("kind") != "blobs":
+                continue
+            if repo is not None and m.group("repo") != repo:
+                continue
+            cfg = self._repo_cfg(m.group("repo"))
+            kind = cfg.blob_kinds.get(m.group("ref"), "unknown") if cfg else "unknown"
+            out.append(BlobDownload(m.group("repo"), m.group("ref"), kind))
+        return out
 
     def save_baseline(self) -> None:
         """Remember repos and settings that ``reset()`` returns to (session fixtures call it)."""
@@ -1095,6 +1147,9 @@ class _Handler(BaseHTTPRequestHandler):
             assert cfg is not None
             self._history(cfg, ref)
             return
+        if kind == "referrers":
+            self._referrers(cfg, ref)
+            return
         if self.command not in ("GET", "HEAD"):
             self._error(405, "UNSUPPORTED", "the front is read-only; push to the upstream")
             return
@@ -1134,6 +1189,24 @@ class _Handler(BaseHTTPRequestHandler):
             ("UpdateTimestamp", "Digest") if cfg.legacy_keys else ("updateTimestamp", "digest")
         )
         self._json(200, {"history": [{ts_key: ts, digest_key: d} for _, ts, d in page]})
+
+    def _referrers(self, cfg: _Repo | None, digest: str) -> None:
+        """The OCI 1.1 referrers API from the descriptors registered for the repo."""
+        if cfg is None or cfg.referrers == "off":
+            self._send(404, b"404 page not found\n", "text/plain; charset=utf-8")
+            return
+        if not _DIGEST_RE.match(digest):
+            self._error(400, "DIGEST_INVALID", "provided digest did not match uploaded content")
+            return
+        descriptors = [dict(d) for d in cfg.referrer_manifests.get(digest, [])]
+        query = parse_qs(urlsplit(self.path).query, keep_blank_values=True)
+        wanted = (query.get("artifactType") or [""])[-1]
+        headers: dict[str, str] = {}
+        if wanted and cfg.referrers == "on":
+            descriptors = [d for d in descriptors if d.get("artifactType") == wanted]
+            headers["OCI-Filters-Applied"] = "artifactType"
+        body = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors}
+        self._send(200, json.dumps(body).encode(), OCI_INDEX, headers)
 
     # ---------------------------------------------------------- proxy
     def _proxy(self, path: str, raw_query: str) -> None:
@@ -1229,6 +1302,8 @@ class _Handler(BaseHTTPRequestHandler):
                 }
             elif name == "requests":
                 result = [r._asdict() for r in front.requests]
+            elif name == "blob_downloads":
+                result = [b._asdict() for b in front.blob_downloads(args.get("repo"))]
             elif name == "repo":
                 front.set_repo(args["name"], args.get("config") or {})
             elif name == "update_repo":
@@ -1312,6 +1387,9 @@ class RemoteFront:
 
     def reset_log(self) -> None:
         self._call("reset_log")
+
+    def blob_downloads(self, repo: str | None = None) -> list[BlobDownload]:
+        return [BlobDownload(**b) for b in self._call("blob_downloads", {"repo": repo})]
 
     def reset(self) -> None:
         self._call("reset")
