@@ -35,7 +35,8 @@ from .cache_trust import (
 # completion reads this module on every TAB and needs none of them on a cache hit.
 
 __all__ = [
-    "APP", "cache_dir", "delete", "key_name", "read_file", "read_json", "read_signed_json",
+    "APP", "cache_dir", "delete", "key_name", "prune", "read_file", "read_json",
+    "read_signed_json",
     "seal", "trusted_dir", "unseal", "usable_folder", "usable_root", "write_atomic",
     "write_json", "write_signed_json",
 ]
@@ -119,6 +120,35 @@ def delete(kind: str, name: str) -> None:
         os.unlink(os.path.join(folder, name))
     except OSError:
         pass
+
+
+def prune(kind: str, budget: int) -> None:
+    """Drop the oldest entries of ``kind`` until they fit ``budget`` bytes.
+
+    For caches that grow with use (manifests, package lists): each entry is cheap to fetch
+    again, so a bound matters more than keeping everything.
+    """
+    folder = os.path.join(cache_dir(), kind)
+    if not usable_folder(folder):
+        return
+    entries = []
+    try:
+        with os.scandir(folder) as listing:
+            for entry in listing:
+                if entry.is_file(follow_symlinks=False):
+                    info = entry.stat(follow_symlinks=False)
+                    entries.append((info.st_mtime, info.st_size, entry.path))
+    except OSError:
+        return
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries):
+        if total <= budget:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total -= size
 
 
 # --- authenticated values (token realms) -------------------------------------------------------

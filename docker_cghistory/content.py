@@ -258,26 +258,5 @@ class Content:
             cache.write_atomic(self._path(digest), data)
         except OSError:
             return
-        _prune(os.path.dirname(self._path(digest)), CACHE_BUDGET)
+        cache.prune(_CACHE_KIND, CACHE_BUDGET)
 
-
-def _prune(folder: str, budget: int) -> None:
-    """Drop the oldest entries until the folder fits ``budget`` bytes."""
-    try:
-        entries = []
-        with os.scandir(folder) as listing:
-            for entry in listing:
-                if entry.is_file(follow_symlinks=False):
-                    info = entry.stat(follow_symlinks=False)
-                    entries.append((info.st_mtime, info.st_size, entry.path))
-    except OSError:
-        return
-    total = sum(size for _, size, _ in entries)
-    for _, size, path in sorted(entries):
-        if total <= budget:
-            break
-        try:
-            os.unlink(path)
-        except OSError:
-            continue
-        total -= size
