@@ -111,8 +111,13 @@ class Content:
                                 f"{self.repository}:{target}")
         return found
 
-    def find_manifest(self, target: str, *, what: str = "manifest") -> Manifest | None:
-        """The manifest, or ``None`` when the registry has none by that name (404)."""
+    def find_manifest(self, target: str, *, what: str = "manifest",
+                      optional: bool = False) -> Manifest | None:
+        """The manifest, or ``None`` when the registry has none by that name (404).
+
+        ``optional``: something we can do without (an attestation), so a refusal (401, 403)
+        counts as absent too; a registry may deny what the user's pull rights do not cover.
+        """
         by_digest = bool(DIGEST_RE.match(target))
         if by_digest:
             cached = self._cached(target)
@@ -125,7 +130,7 @@ class Content:
             "GET", f"/v2/{self.repository}/manifests/{quote(target, safe=':')}",
             self.repository, headers={"Accept": ACCEPT}, what=what,
             body=Body(limit=MANIFEST_LIMIT))
-        if answer.status == 404:
+        if answer.status == 404 or (optional and answer.status in (401, 403)):
             return None
         self._refuse_status(answer.status, what, target)
         digest = digest_of(answer.body)
@@ -206,8 +211,8 @@ class Content:
             "GET", f"/v2/{self.repository}/referrers/{digest}", self.repository,
             params=params, headers={"Accept": "application/vnd.oci.image.index.v1+json"},
             what="referrers", body=Body(limit=MANIFEST_LIMIT))
-        if answer.status in (404, 405, 400):
-            return None
+        if answer.status in (400, 401, 403, 404, 405):
+            return None  # no referrers API here, or none we may read: other sources follow
         self._refuse_status(answer.status, "referrers", digest)
         document = answer.json("referrers", self.client.registry)
         entries = document.get("manifests") if isinstance(document, dict) else None

@@ -39,6 +39,7 @@ _PREDICATE_KEYS = (BUNDLE_PREDICATE_ANNOTATION, COSIGN_PREDICATE_ANNOTATION,
 _NOT_PACKAGES_PURPOSE = frozenset({"OPERATING-SYSTEM", "CONTAINER", "DEVICE", "FIRMWARE"})
 _NOT_PACKAGES_CDX = frozenset({"operating-system", "container", "device", "firmware"})
 _NOT_PACKAGES_PURL = frozenset({"oci", "docker"})
+_OS_SPDXID = "SPDXRef-OperatingSystem"  # apko's and Trivy's id for the distribution itself
 
 
 class SbomError(CghistoryError):
@@ -173,18 +174,21 @@ def _spdx_packages(doc: Mapping[str, Any]) -> list[Package]:
     out = []
     for number, entry in enumerate(entries):
         entry = _object(entry, f"SPDX package {number}")
-        name = entry.get("name")
-        if not isinstance(name, str) or not name.strip():
-            raise SbomError(f"SPDX package {number} has no name")
-        if _str(entry.get("primaryPackagePurpose")) in _NOT_PACKAGES_PURPOSE:
+        # apko writes OPERATING_SYSTEM, the SPDX 2.3 schema OPERATING-SYSTEM: both are meant.
+        purpose = (_str(entry.get("primaryPackagePurpose")) or "").upper().replace("_", "-")
+        spdx_id = _str(entry.get("SPDXID")) or ""
+        if purpose in _NOT_PACKAGES_PURPOSE or spdx_id.startswith(_OS_SPDXID):
             continue
         refs = entry.get("externalRefs") or []
         purls = [r.get("referenceLocator") for r in refs if isinstance(r, Mapping)
                  and r.get("referenceType") == "purl"] if isinstance(refs, list) else []
         kinds = [k for k in map(_purl_type, purls) if k]
         kind = kinds[0] if kinds else None
-        if kind in _NOT_PACKAGES_PURL or (kind is None and _str(entry.get("SPDXID")) in describes):
+        if kind in _NOT_PACKAGES_PURL or (kind is None and spdx_id in describes):
             continue
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise SbomError(f"SPDX package {number} has no name")
         version = entry.get("versionInfo")
         out.append(Package(kind or "generic", name.strip(),
                            version.strip() if isinstance(version, str) else ""))

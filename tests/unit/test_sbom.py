@@ -301,3 +301,26 @@ def test_a_bundle_referrer_manifest_may_carry_its_predicate_type_on_the_manifest
                 "annotations": {"dev.sigstore.bundle.predicateType": SPDX},
                 "layers": [{"mediaType": BUNDLE_ARTIFACT, "digest": _digest("c"), "size": 1}]}
     assert [d.digest for d in attestation_layers(manifest)] == [_digest("c")]
+
+
+def test_apkos_own_shape_underscore_purpose_and_a_nameless_image_entry():
+    """As apko writes it (pkg/sbom/generator/spdx/testdata/expected_image_sboms): the image
+    entry has an empty name and a pkg:oci purl, the OS entry says OPERATING_SYSTEM."""
+    doc = {
+        "SPDXID": "SPDXRef-DOCUMENT", "spdxVersion": "SPDX-2.3",
+        "documentDescribes": ["SPDXRef-Package-"],
+        "packages": [
+            {"SPDXID": "SPDXRef-Package-", "name": "", "versionInfo": "3.0",
+             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
+                               "referenceLocator": "pkg:oci/image?mediaType=&os=linux"}]},
+            {"SPDXID": "SPDXRef-OperatingSystem-apko-images", "name": "apko-images",
+             "versionInfo": "3.0", "primaryPackagePurpose": "OPERATING_SYSTEM"},
+            {"SPDXID": "SPDXRef-OperatingSystem", "name": "wolfi", "versionInfo": "20230201"},
+            {"SPDXID": "SPDXRef-Package-libattr1-2.5.1-r2", "name": "libattr1",
+             "versionInfo": "2.5.1-r2",
+             "externalRefs": [{"referenceCategory": "PACKAGE_MANAGER", "referenceType": "purl",
+                               "referenceLocator": "pkg:apk/wolfi/libattr1@2.5.1-r2?arch=x86_64"}]},
+        ],
+    }
+    sbom = read_sbom(envelope(statement(doc)), SUBJECT)
+    assert _versions(sbom) == {("apk", "libattr1"): "2.5.1-r2"}
