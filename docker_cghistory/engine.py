@@ -2,8 +2,8 @@
 
 Why it looks like this:
 - docker-py is imported inside the functions that talk to the engine: the listing looks up
-  local digests in a background thread, so the ~17 ms import stays off its critical path, and
-  metadata/completion never pay for it.
+  local images in a background thread (``local.py``), so the ~17 ms import stays off its
+  critical path, and metadata/completion never pay for it.
 - Where the engine is (``DOCKER_HOST``, the CLI's contexts) is ``endpoint``'s business, and
   drawing the pull on a terminal is ``progress``'s: this module only talks to the engine.
 - Credentials are passed explicitly (``auth_config``), resolved by our resolver, so the engine
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -301,7 +300,11 @@ class Engine:
         return True
 
     def local_digests(self, name: str) -> set[str]:
-        """Digests of ``name`` present in the engine: one ``/images/json`` call.
+        """Digests of ``name`` present in the engine (``local_images``)."""
+        return local_digests_of(self.local_images(name), name)
+
+    def local_images(self, name: str) -> list[Mapping[str, Any]]:
+        """The engine's records of ``name``'s images: one ``/images/json`` call.
 
         The path is unversioned (the engine answers in its own API version), so a client made
         without the ``/version`` probe needs no second round trip. ``RepoDigests`` has been in
@@ -320,61 +323,7 @@ class Engine:
                 response.close()
         if not isinstance(images, list):
             raise EngineError("the Docker engine sent an image list that is not a list")
-        return local_digests_of([i for i in images if isinstance(i, Mapping)], name)
-
-
-# --- the listing's LOCAL mark ---------------------------------------------------------------
-
-
-def _socket_missing(host: str) -> bool:
-    """A ``unix://`` engine address whose socket file does not exist."""
-    return host.startswith("unix://") and not os.path.exists(host[len("unix://"):])
-
-
-class LocalLookup:
-    """The engine's digests of a repository, looked up in a background thread.
-
-    The listing starts this before its network reads and takes the answer only if it is there
-    (soon) after the history: no engine, a slow one, or any failure leaves the listing as it
-    was, and nothing waits for the thread (it is a daemon). Engines reached over ssh are
-    skipped: ssh might prompt on the terminal in the middle of a listing.
-    """
-
-    def __init__(self, name: str, timeout: float = LOCAL_TIMEOUT,
-                 endpoint: Endpoint | None = None) -> None:
-        self.name = name
-        self.timeout = timeout
-        self.endpoint = endpoint
-        self._result: set[str] | None = None
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="engine-local", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            if _socket_missing(self.endpoint.host if self.endpoint else
-                               os.environ.get("DOCKER_HOST", "")):
-                return
-            endpoint = self.endpoint or resolve_endpoint()
-            if _socket_missing(endpoint.host):
-                # No engine here: not worth importing docker-py to learn it.
-                log.debug(f"no engine socket at {sanitize(endpoint.host)}: no LOCAL mark")
-                return
-            if endpoint.host.startswith("ssh://"):
-                # ssh may ask for a password or a host key on the terminal: not for a mark.
-                log.debug("engine over ssh: no LOCAL mark")
-                return
-            with Engine.connect(endpoint, timeout=self.timeout, probe=False) as engine:
-                self._result = engine.local_digests(self.name)
-        except Exception as error:  # any failure means "no LOCAL column", never an error
-            log.debug(f"no local images from the engine: {scrub(error, 160)}")
-        finally:
-            self._done.set()
-
-    def result(self, wait: float = 0.2) -> set[str] | None:
-        """The digests, or ``None`` if the engine has not answered within ``wait`` seconds."""
-        self._done.wait(wait)
-        return self._result if self._done.is_set() else None
+        return [image for image in images if isinstance(image, Mapping)]
 
 
 # --- keeping local state whole --------------------------------------------------------------

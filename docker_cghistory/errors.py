@@ -38,13 +38,23 @@ class CghistoryError(Exception):
 
 
 class UsageError(CghistoryError):
-    """The command line itself is wrong (docker uses 125 for these in `docker run`; we use 2)."""
+    """The command line itself is wrong (docker uses 125 for these in `docker run`; we use 2).
+
+    That is: an unknown command or flag, a missing or stray argument, options that exclude
+    each other, or a value that cannot be read whatever the registry holds (a reference, a
+    time, a digest, a number, a format). Anything learnt by running (not found, refused,
+    unreachable, not pinned) is exit 1.
+    """
 
     exit_code = 2
 
 
-class InvalidReference(CghistoryError):
-    """An image reference that cannot be parsed or is not allowed here."""
+class InvalidReference(UsageError):
+    """An image reference that cannot be parsed or is not allowed here.
+
+    A usage error: the references that reach the entry point were typed (IMAGE, ``--tag``,
+    ``--registry``); ``pin`` catches the ones it reads from files and reports them per line.
+    """
 
 
 class TimeSpecError(UsageError):
@@ -67,6 +77,14 @@ class NotFoundError(RegistryError):
     """The repository or tag does not exist."""
 
 
+class RepositoryNotFound(NotFoundError):
+    """The registry knows no repository of that name (not just no such tag)."""
+
+
+class TagNotFound(NotFoundError):
+    """The repository exists (or may) but has no such tag; commands add hints to it."""
+
+
 class NoHistoryAPI(RegistryError):
     """The registry serves the tag but has no tag history API (not a Chainguard registry).
 
@@ -81,6 +99,12 @@ class EngineError(CghistoryError):
 
 class SelectionError(CghistoryError):
     """No build, or more than one, matches what the user asked for."""
+
+
+class InvalidDigest(SelectionError, UsageError):
+    """A digest or digest prefix that cannot be one (``--digest xyz``): the value is wrong
+    whatever the history holds, so a usage error (exit 2), yet still a ``SelectionError``
+    for the callers that catch those."""
 
 
 class Interrupted(CghistoryError):

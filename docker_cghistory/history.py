@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from .errors import RegistryError, SelectionError, sanitize
+from .errors import InvalidDigest, RegistryError, SelectionError, sanitize
 from .reference import DIGEST_RE
 from .timespec import format_timestamp, parse_timestamp
 
@@ -176,7 +176,7 @@ def normalise_digest_prefix(text: str) -> str:
     if value.startswith("sha256:"):
         value = value[len("sha256:") :]
     if len(value) < 6 or len(value) > 64 or any(c not in "0123456789abcdef" for c in value):
-        raise SelectionError(
+        raise InvalidDigest(
             f"invalid digest {sanitize(text)!r}: give sha256: and 64 hex characters, "
             "or a prefix of at least 6"
         )

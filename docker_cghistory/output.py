@@ -3,7 +3,10 @@
 Docker's formatter rules: a ``table`` prefix adds a header row and aligns columns; ``\\t`` and
 ``\\n`` in a format are escapes; ``{{json .}}`` prints the row as JSON. The template language
 here is the subset people use in ``--format``: ``{{.Field}}``, ``{{json .}}``,
-``{{json .Field}}``, ``{{upper .Field}}``, ``{{lower .Field}}``, ``{{println}}``.
+``{{json .Field}}``, ``{{upper .Field}}``, ``{{lower .Field}}``, ``{{println}}``, and
+``{{if X}}``/``{{else if X}}``/``{{else}}``/``{{end}}`` with ``not``, ``eq`` and ``ne``. Values
+print as Go prints them (``true``/``false``); ``{{-`` and ``-}}`` trim spaces as in Go. Anything
+else (``range``, ``with``, pipes, variables) is refused in one line that names what works.
 """
 
 from __future__ import annotations
@@ -11,68 +14,203 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from .errors import UsageError, sanitize
 
-_ACTION = re.compile(r"{{-?\s*(.*?)\s*-?}}")
+_ACTION = re.compile(r"{{(.*?)}}", re.S)
 _FIELD = re.compile(r"^\.([A-Za-z][A-Za-z0-9]*)$")
+_WORD = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
+_INT = re.compile(r"^-?\d+$")
+_FUNCS = {"json": 1, "upper": 1, "lower": 1, "not": 1, "eq": 2, "ne": 2}
+SUPPORTED = ("{{.Field}}, {{json .}}, {{json .Field}}, {{upper .Field}}, {{lower .Field}}, "
+             "{{println}}, {{if ...}}{{else if ...}}{{else}}{{end}} with not, eq, ne")
 
 
 def _unescape(text: str) -> str:
     return text.replace("\\t", "\t").replace("\\n", "\n")
 
 
+def go_text(value: object) -> str:
+    """A value as Go's template prints it: ``true``/``false``, nothing for a missing value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _truth(value: object) -> bool:
+    """Go's truth: false, 0, nil and empty strings and collections are false."""
+    return bool(value)
+
+
+@dataclass
+class _If:
+    branches: list[tuple[list[str], list]] = field(default_factory=list)  # (condition, body)
+    otherwise: list | None = None
+
+
 class Template:
-    """A compiled Go-style template over rows that are dicts of field → value."""
+    """A compiled Go-style template over rows that are dicts of field -> value."""
 
     def __init__(self, text: str, fields: Sequence[str]) -> None:
         self.fields = fields
-        self.parts: list[tuple[str, str | None, str | None]] = []  # (literal, func, field)
-        position = 0
-        for match in _ACTION.finditer(text):
-            literal = _unescape(text[position : match.start()])
-            self.parts.append((literal, None, None))
-            self.parts.append(("", *self._compile(match.group(1), text)))
-            position = match.end()
-        self.parts.append((_unescape(text[position:]), None, None))
+        self.text = text
+        root: list = []
+        stack: list[tuple[_If, list]] = []  # open ifs and the body being filled
+        body = root
+        pieces = self._split(text)
+        for kind, value in pieces:
+            if kind == "text":
+                if value:
+                    body.append(value)
+                continue
+            words = self._words(value)
+            if words[0] == "if":
+                node = _If()
+                node.branches.append((self._check(words[1:], "if"), []))
+                body.append(node)
+                stack.append((node, body))
+                body = node.branches[-1][1]
+            elif words[0] == "else":
+                if not stack or stack[-1][0].otherwise is not None:
+                    self._fail("{{else}} without {{if}}")
+                node = stack[-1][0]
+                if words[1:2] == ["if"]:
+                    node.branches.append((self._check(words[2:], "else if"), []))
+                    body = node.branches[-1][1]
+                elif len(words) > 1:
+                    self._fail(f"cannot read {value!r}")
+                else:
+                    node.otherwise = []
+                    body = node.otherwise
+            elif words[0] == "end":
+                if not stack or len(words) > 1:
+                    self._fail("{{end}} without {{if}}")
+                body = stack.pop()[1]
+            else:
+                body.append(self._check(words, None))
+        if stack:
+            self._fail("{{if}} without {{end}}")
+        self.nodes = root
 
-    def _compile(self, action: str, whole: str) -> tuple[str, str | None]:
-        words = action.split()
-        if not words:
-            raise UsageError(f"invalid format {sanitize(whole)!r}: empty action")
-        func = "value"
-        if words[0] in ("json", "upper", "lower", "println"):
-            func, words = words[0], words[1:]
-            if func == "println" and not words:
-                return "newline", None
-        if len(words) != 1:
-            raise UsageError(f"invalid format {sanitize(whole)!r}: cannot read {action!r}")
-        if words[0] == "." and func == "json":
-            return "json", None
-        match = _FIELD.match(words[0])
+    # --- reading ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _split(text: str) -> list[tuple[str, str]]:
+        """Literal text and action contents, with Go's ``{{- ``/`` -}}`` trimming applied."""
+        pieces: list[tuple[str, str]] = []
+        position, trim_next = 0, False
+        for match in _ACTION.finditer(text):
+            literal = text[position : match.start()]
+            inner = match.group(1)
+            if trim_next:
+                literal = literal.lstrip()
+            if inner[:1] == "-" and inner[1:2].isspace():
+                literal, inner = literal.rstrip(), inner[2:]
+            trim_next = inner[-1:] == "-" and inner[-2:-1].isspace()
+            if trim_next:
+                inner = inner[:-2]
+            pieces += [("text", _unescape(literal)), ("action", inner.strip())]
+            position = match.end()
+        rest = text[position:]
+        pieces.append(("text", _unescape(rest.lstrip() if trim_next else rest)))
+        return pieces
+
+    def _fail(self, why: str) -> None:
+        raise UsageError(f"invalid format {sanitize(self.text)!r}: {sanitize(why, limit=400)}")
+
+    def _words(self, action: str) -> list[str]:
+        if not action:
+            self._fail("empty action")
+        if any(mark in action for mark in ("|", "$", ":=", "(")):
+            self._fail(f"{action!r} is not supported; templates here take {SUPPORTED}")
+        words = _WORD.findall(action)
+        if words[0] in ("range", "with", "define", "template", "block", "break", "continue",
+                        "index", "len", "slice", "printf", "print", "and", "or", "call",
+                        "html", "js", "urlquery", "split", "join", "title", "truncate",
+                        "pad"):
+            self._fail(f"{words[0]!r} is not supported; templates here take {SUPPORTED}")
+        return words
+
+    def _operand(self, word: str) -> None:
+        if word == "." or word in ("true", "false") or word.startswith('"') or _INT.match(word):
+            return
+        match = _FIELD.match(word)
         if not match or match.group(1) not in self.fields:
-            raise UsageError(
-                f"invalid format {sanitize(whole)!r}: unknown field {sanitize(words[0])!r}; "
-                f"fields are {', '.join('.' + f for f in self.fields)}"
-            )
-        return func, match.group(1)
+            self._fail(f"unknown field {word!r}; fields are "
+                       + ", ".join("." + f for f in self.fields))
+
+    def _check(self, words: list[str], keyword: str | None) -> list[str]:
+        """Validate one expression: an operand, or a function and its operands."""
+        if not words:
+            self._fail(f"{{{{{keyword}}}}} needs a condition")
+        if words == ["println"] and keyword is None:
+            return words
+        head, arguments = words[0], words[1:]
+        if head in _FUNCS:
+            if len(arguments) != _FUNCS[head]:
+                self._fail(f"cannot read {' '.join(words)!r}: {head} takes "
+                           f"{_FUNCS[head]} argument{'s' if _FUNCS[head] > 1 else ''}")
+            if head in ("upper", "lower") and arguments == ["."]:
+                self._fail(f"cannot read {' '.join(words)!r}")
+        elif arguments:
+            self._fail(f"cannot read {' '.join(words)!r}")
+        else:
+            arguments = words
+        for word in arguments:
+            self._operand(word)
+        return words
+
+    # --- rendering -------------------------------------------------------------------------
+
+    @staticmethod
+    def _value(word: str, row: dict[str, object]) -> object:
+        if word == ".":
+            return row
+        if word in ("true", "false"):
+            return word == "true"
+        if word.startswith('"'):
+            return json.loads(word)
+        if _INT.match(word):
+            return int(word)
+        return row.get(word[1:])
+
+    def _eval(self, words: list[str], row: dict[str, object]) -> object:
+        head = words[0]
+        if head == "println":
+            return "\n"
+        if head not in _FUNCS:
+            return self._value(head, row)
+        values = [self._value(word, row) for word in words[1:]]
+        if head == "json":
+            return json.dumps(values[0], separators=(",", ":"))
+        if head == "not":
+            return not _truth(values[0])
+        if head in ("eq", "ne"):
+            same = go_text(values[0]) == go_text(values[1])
+            return same if head == "eq" else not same
+        text = go_text(values[0])
+        return text.upper() if head == "upper" else text.lower()
+
+    def _render(self, nodes: list, row: dict[str, object], out: list[str]) -> None:
+        for node in nodes:
+            if isinstance(node, str):
+                out.append(node)
+            elif isinstance(node, _If):
+                for condition, body in node.branches:
+                    if _truth(self._eval(condition, row)):
+                        self._render(body, row, out)
+                        break
+                else:
+                    self._render(node.otherwise or [], row, out)
+            else:
+                value = self._eval(node, row)
+                out.append(value if node[0] in ("json", "println") else go_text(value))
 
     def render(self, row: dict[str, object]) -> str:
-        out = []
-        for literal, func, field in self.parts:
-            out.append(literal)
-            if func is None:
-                continue
-            value = row if field is None else row.get(field)
-            if func == "json":
-                out.append(json.dumps(value, separators=(",", ":")))
-            elif func == "newline":
-                out.append("\n")
-            else:
-                text = "" if value is None else str(value)
-                out.append(text.upper() if func == "upper" else
-                           text.lower() if func == "lower" else text)
+        out: list[str] = []
+        self._render(self.nodes, row, out)
         return "".join(out)
 
 
@@ -123,3 +261,12 @@ def render(
     template = Template(fmt, fields)
     for row in rows:
         out.write(template.render(dict(row)) + "\n")
+
+
+def render_one(row: dict[str, object], fmt: str, out: TextIO, *, fields: Sequence[str]) -> None:
+    """One result (``pull``'s) as ``json`` (one object, one line) or a Go template."""
+    fmt = fmt.strip()
+    if fmt == "json":
+        out.write(json.dumps({k: row.get(k) for k in fields}, separators=(",", ":")) + "\n")
+        return
+    out.write(Template(fmt, fields).render(dict(row)) + "\n")

@@ -26,10 +26,17 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote, urljoin, urlsplit
 
-from . import cache, failures, history
+from . import cache, failures, history, log, notfound
 from .auth import Authenticator, Challenge, hint_for, parse_challenge
 from .credentials import ANONYMOUS, Credential
-from .errors import AuthError, NoHistoryAPI, NotFoundError, RegistryError, sanitize
+from .errors import (
+    AuthError,
+    NoHistoryAPI,
+    NotFoundError,
+    RegistryError,
+    RepositoryNotFound,
+    sanitize,
+)
 from .history import Build, Window
 from .reference import DIGEST_RE, Reference, host_name, is_loopback
 from .timespec import format_query_time, parse_timestamp, utcnow
@@ -60,6 +67,8 @@ MAX_TAG_PAGES = 100
 # Connections opened ahead when the size of a history is unknown (2000-3000 builds need 3).
 PREWARM_UNKNOWN = 2
 PUBLIC_CATALOG_TAGS = ("latest", "latest-dev")
+# Tags read for a "did you mean" hint: three pages; a hint is not worth more requests.
+TAGS_FOR_HINTS = 3000
 MANIFEST_TYPES = ", ".join(
     [
         "application/vnd.oci.image.index.v1+json",
@@ -143,6 +152,9 @@ class RegistryClient:
                 f". Only the tags {' and '.join(PUBLIC_CATALOG_TAGS)} of the public catalog "
                 "are free; other tags need an entitlement to a Chainguard catalog"
             )
+            near = notfound.nearest_tags(tag, PUBLIC_CATALOG_TAGS)
+            if near:
+                message += f" (did you mean {notfound.one_of(near)}?)"
         return AuthError(message)
 
     # --- API calls -----------------------------------------------------------------------
@@ -166,14 +178,15 @@ class RegistryClient:
         if answer.status in (401, 403):
             raise self.denied(reference, answer)
         if answer.status == 404:
-            raise self._missing(reference)
+            raise self._missing(reference, answer)
         raise RegistryError(
             f"registry {self.registry} answered HTTP {answer.status} for the history of "
             f"{reference.tagged}"
         )
 
-    def _missing(self, reference: Reference) -> NotFoundError | NoHistoryAPI:
-        """A 404 from the history API: an unknown tag, or a registry without the API."""
+    def _missing(self, reference: Reference, answer: Answer) -> NotFoundError | NoHistoryAPI:
+        """A 404 from the history API: a registry without the API, an unknown repository, or
+        an unknown tag (with the nearest tags when the tags list can be read)."""
         try:
             exists = self._manifest_head(reference).status == 200
         except RegistryError:
@@ -183,7 +196,16 @@ class RegistryClient:
                 f"registry {self.registry} has no tag history API (it serves {reference.tagged} "
                 "but not its history); the history API is a Chainguard registry feature"
             )
-        return NotFoundError(f"tag not found: {reference.tagged}")
+        # The tags list decides (404: no such repository); unreadable, the error code does.
+        tags: list[str] | None = None
+        code = error_code(answer)
+        try:
+            tags = self.tags(reference.repository, limit=TAGS_FOR_HINTS)
+        except RepositoryNotFound:
+            code = "NAME_UNKNOWN"
+        except RegistryError as error:
+            log.debug(f"no tags list for a hint: {error}")
+        return notfound.not_found(reference, code, tags)
 
     def _parallel(self, function: Callable[[Window], list[Build]],
                   windows: list[Window]) -> list[list[Build]]:
@@ -314,6 +336,9 @@ class RegistryClient:
         while path and len(found) < limit and len(seen) < MAX_TAG_PAGES:
             seen.add(path)
             answer = self._authorized("GET", path, repository, params=params, what="tag list")
+            if answer.status == 404:
+                raise RepositoryNotFound(f"not found: the registry {self.registry} has no "
+                                         f"repository {repository}")
             if answer.status != 200:
                 raise RegistryError(
                     f"registry {self.registry} answered HTTP {answer.status} for the tags of "
@@ -347,3 +372,13 @@ class RegistryClient:
                 f"host ({sanitize(where)}); refusing to follow it"
             )
         return target.path + (f"?{target.query}" if target.query else "")
+
+
+def error_code(answer: Answer) -> str:
+    """The first ``errors[].code`` of a registry's error body (``NAME_UNKNOWN``), or ``""``."""
+    try:
+        body = answer.json("error", "")
+        code = body["errors"][0]["code"]
+    except (RegistryError, LookupError, TypeError):
+        return ""
+    return code if isinstance(code, str) else ""

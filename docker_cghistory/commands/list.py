@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING
 
 from .. import output, selection
 from ..complete import remember_builds, remember_reference
 from ..context import Context
-from ..errors import UsageError
-from ..history import Build
+from ..errors import CghistoryError, TagNotFound, UsageError
+from ..history import Build, Window
+from ..notfound import with_digest_hint
 from ..reference import Reference
 from ..timespec import format_age, parse_when, utcnow
 
 if TYPE_CHECKING:
+    from ..local import LocalState
     from ..streams import Streams
 
-FIELDS = ("Index", "Updated", "Age", "Digest", "Reference", "Tag", "Local")
-JSON_FIELDS = ("Index", "Updated", "Digest", "Reference", "Tag")
+FIELDS = ("Index", "Updated", "Age", "Digest", "Reference", "Tag", "Local", "LocalTag")
+JSON_FIELDS = ("Index", "Updated", "Digest", "Reference", "Tag", "Local", "LocalTag")
 HEADERS = {"Index": "#", "Updated": "UPDATED", "Age": "AGE", "Digest": "DIGEST",
-           "Reference": "REFERENCE", "Tag": "TAG", "Local": "LOCAL"}
+           "Reference": "REFERENCE", "Tag": "TAG", "Local": "LOCAL", "LocalTag": "LOCAL TAG"}
+# The LOCAL column: the build the local IMAGE:TAG points at, and builds merely present.
+MARK_TAG, MARK_PRESENT = "tag", "yes"
 
 
 def fetch_builds(args: argparse.Namespace,
@@ -40,9 +45,11 @@ def fetch_builds(args: argparse.Namespace,
 
 
 def rows_for(reference: Reference, builds: list[tuple[int, Build]],
-             local: set[str] | None) -> list[dict]:
+             local: LocalState | None) -> list[dict]:
     """One row per build for every format; ``Index`` is the full-listing index, ``Updated``
-    the exact time (``Build.timestamp``): both, pasted back, select this build."""
+    the exact time (``Build.timestamp``): both, pasted back, select this build. ``Local``:
+    the engine has this build; ``LocalTag``: the local ``IMAGE:TAG`` is this build; both
+    ``None`` when the engine did not answer."""
     now = utcnow()
     return [
         {
@@ -52,14 +59,19 @@ def rows_for(reference: Reference, builds: list[tuple[int, Build]],
             "Digest": build.digest,
             "Reference": f"{reference.name}@{build.digest}",
             "Tag": reference.tag_or_latest,
-            "Local": (build.digest in local) if local is not None else None,
+            "Local": (build.digest in local.present) if local is not None else None,
+            "LocalTag": (build.digest in local.tagged) if local is not None else None,
         }
         for index, build in builds
     ]
 
 
+def _mark(row: dict) -> str:
+    return MARK_TAG if row["LocalTag"] else MARK_PRESENT if row["Local"] else ""
+
+
 def table_for(builds: list[tuple[int, Build]], rows: list[dict], no_trunc: bool,
-              local: set[str] | None) -> tuple[list[str], list[list[str]]]:
+              local: LocalState | None) -> tuple[list[str], list[list[str]]]:
     header = ["#", "UPDATED", "AGE", "DIGEST"] + (["LOCAL"] if local is not None else [])
     cells = []
     for (_, build), row in zip(builds, rows, strict=True):
@@ -70,26 +82,55 @@ def table_for(builds: list[tuple[int, Build]], rows: list[dict], no_trunc: bool,
             build.digest if no_trunc else build.short,
         ]
         if local is not None:
-            line.append("yes" if row["Local"] else "")
+            line.append(_mark(row))
         cells.append(line)
     return header, cells
 
 
 def _wants_local(args: argparse.Namespace) -> bool:
-    """Only the table shows LOCAL; json and templates without ``.Local`` never pay for it."""
+    """The table, json and templates that name ``.Local`` (or print the whole row) ask the
+    engine; ``-q`` and other templates never pay for it."""
     fmt = (args.format or "").strip() or "table"
-    return not args.quiet and (fmt == "table" or ".Local" in fmt)
+    return not args.quiet and (fmt in ("table", "json") or ".Local" in fmt
+                               or re.search(r"json\s+\.\s*-?}}", fmt) is not None)
+
+
+def nothing_matched(args: argparse.Namespace, context: Context, reference: Reference) -> str:
+    """Why a listing is empty, and when the newest build is from (and the first, when
+    ``--until`` lies before it): the one line that replaces a bare header's silence."""
+    asked = " ".join(f"{flag} {value}" for flag, value in
+                     (("--since", args.since), ("--until", args.until)) if value is not None)
+    line = f"no build of {reference.tagged} matches {asked}"
+    client = context.client(reference.registry)
+    try:
+        newest = client.history(reference, last=1)
+        if not newest:
+            return f"{reference.tagged} has no builds"
+        line += (f"; the newest, #0, is from {newest[0].timestamp} "
+                 f"({format_age(utcnow() - newest[0].updated)})")
+        if args.until is not None:
+            oldest = min(client.history_page(reference, Window(None, None)), default=None)
+            if oldest is not None and oldest.updated > parse_when(args.until, utcnow()).end:
+                line += f", the first is from {oldest.timestamp}"
+    except CghistoryError:
+        pass  # the listing itself worked: say what is known
+    return line
 
 
 def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     lookup = None
     if _wants_local(args):
-        from ..engine import LocalLookup
+        from ..local import LocalLookup
 
         # Started before the history reads so the engine answers while the network works.
-        lookup = LocalLookup(context.parse(args.image).name)
-    reference, builds = fetch_builds(args, context)
-    local = lookup.result(wait=0.2) if lookup is not None else None
+        wanted = context.parse(args.image)
+        lookup = LocalLookup(wanted.name, tag=wanted.tag_or_latest)
+    try:
+        reference, builds = fetch_builds(args, context)
+    except TagNotFound as error:
+        wanted = context.parse(args.image)
+        raise with_digest_hint(error, wanted, args.image, context.program) from None
+    local = lookup.state(wait=0.2) if lookup is not None else None
     out = streams.stdout
     if args.quiet:
         out.writelines(build.digest + "\n" for _, build in builds)
@@ -98,6 +139,9 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
         fields = JSON_FIELDS if (args.format or "").strip() == "json" else FIELDS
         output.render(rows, args.format, out, fields=fields, headers=HEADERS,
                       table=table_for(builds, rows, args.no_trunc, local))
+    if not builds:
+        # Like docker's filters: an empty result is not an error (exit 0), but say so.
+        streams.stderr.write(nothing_matched(args, context, reference) + "\n")
     remember_reference(args.image)
     if args.since is None and args.until is None:
         # The newest builds without gaps, as --index numbers them: completion may offer them.

@@ -108,7 +108,10 @@ def assert_json(stdout: str, expected: list[tuple[datetime, str]], name: str, ta
     rows = json_rows(stdout)
     assert len(rows) == len(expected)
     for index, (row, (updated, digest)) in enumerate(zip(rows, expected, strict=True)):
-        assert list(row) == ["Index", "Updated", "Digest", "Reference", "Tag"], row
+        assert list(row) == ["Index", "Updated", "Digest", "Reference", "Tag", "Local",
+                             "LocalTag"], row
+        # No engine here (listing never pulls): unknown, not false.
+        assert (row["Local"], row["LocalTag"]) == (None, None)
         assert row["Index"] == first_index + index
         assert RFC3339_Z.match(row["Updated"]), row["Updated"]
         assert parse_timestamp(row["Updated"]) == updated, (index, row["Updated"])
@@ -519,6 +522,70 @@ def test_unknown_tag_of_a_private_repo(front: Front, plugin_env: DockerConfig) -
     assert "not found" in line and f"{PRIVATE}:nope" in line
 
 
+def test_a_missing_tag_is_told_from_a_missing_repository_with_the_nearest_tags(
+        front: Front, plugin_env: DockerConfig, registry: Registry) -> None:
+    """Issue 12 item 8: ``pythn`` and ``python:latst`` both said ``tag not found``. The tags
+    list (through the front, from the real registry) tells them apart and names neighbours."""
+    name = "chainguard/list-near"
+    for tag in ("latest", "latest-dev", "3.12", "3.11"):
+        push_config_only_image(registry, name, tag)
+    # Anonymous may read these tags, so the history's 404 is reached, not a refusal.
+    public_repo(front, name, SMALL, public_tags=["latest", "latest-dev", "latst", "3.13",
+                                                  "c171a551fee2"])
+    line = one_line_error(cghistory(plugin_env, f"{front.host}/{name}:latst"))
+    assert line == (f"{PROG}: not found: {front.host}/{name}:latst ({name} has no tag latst; "
+                    "did you mean latest?)")
+    line = one_line_error(cghistory(plugin_env, f"{front.host}/{name}:3.13"))
+    assert line.endswith(f"({name} has no tag 3.13; did you mean 3.11 or 3.12?)")
+    line = one_line_error(cghistory(plugin_env, f"{front.host}/chainguard/list-pythn"))
+    assert line == (f"{PROG}: not found: {front.host}/chainguard/list-pythn:latest (the "
+                    "registry has no repository chainguard/list-pythn)")
+    # A digest pasted as a tag: the command to use instead, runnable as printed.
+    line = one_line_error(cghistory(plugin_env, f"{front.host}/{name}:c171a551fee2"))
+    assert line.endswith(f"; c171a551fee2 looks like a digest, not a tag; to pull that build: "
+                         f"{PROG} pull {front.host}/{name} --digest c171a551fee2")
+
+
+def test_an_unreadable_tags_list_says_nothing_about_tags(front: Front,
+                                                        plugin_env: DockerConfig) -> None:
+    name = "chainguard/list-notags"
+    public_repo(front, name, SMALL, public_tags=["latest", "latst"])
+    front.add_fault(r"/tags/list$", "status", status=403, count=-1)
+    line = one_line_error(cghistory(plugin_env, f"{front.host}/{name}:latst"))
+    assert line == f"{PROG}: not found: {front.host}/{name}:latst ({name} has no tag latst)"
+
+
+def test_an_empty_window_says_when_the_newest_build_is_from(front: Front,
+                                                           plugin_env: DockerConfig) -> None:
+    """Issue 12 item 8: ``--since 7d`` on a tag last built in 2024 printed a bare header. It
+    still does on stdout (as docker's filters do, exit 0), and stderr says why."""
+    ref = public_repo(front, "chainguard/list-stale", SMALL)
+    newest = ok(cghistory(plugin_env, ref)).splitlines()[1].split()[1]  # as the table prints
+    result = cghistory(plugin_env, ref, "--since", "7d")
+    assert table(ok(result)) == (["#", "UPDATED", "AGE", "DIGEST"], [])
+    assert result.stderr.startswith(f"no build of {ref} matches --since 7d; the newest, #0, "
+                                    f"is from {newest} (")
+    assert len(result.stderr.splitlines()) == 1
+    quiet = cghistory(plugin_env, ref, "-q", "--format", "json", "--until", "2020-01-01")
+    assert ok(quiet) == ""
+    oldest = printed(newest_first(SMALL)[-1][0])
+    assert quiet.stderr.rstrip("\n").endswith(f", the first is from {oldest}")
+    # The time printed, pasted back, lists that very build.
+    assert ok(cghistory(plugin_env, ref, "-q", "--since", newest)).split() == [
+        digests(newest_first(SMALL))[0]]
+
+
+def test_if_else_templates_and_unsupported_actions(front: Front,
+                                                   plugin_env: DockerConfig) -> None:
+    ref = public_repo(front, "chainguard/list-if", SMALL)
+    out = ok(cghistory(plugin_env, ref, "-n", "2", "--format",
+                       '{{if eq .Index 0}}newest{{else}}older{{end}} {{- " "}}{{.Digest}}'))
+    assert out.splitlines() == [f"newest {d}" if i == 0 else f"older {d}"
+                                for i, d in enumerate(digests(newest_first(SMALL))[:2])]
+    line = one_line_error(cghistory(plugin_env, ref, "--format", "{{.Tag | upper}}"), status=2)
+    assert "not supported" in line and "{{if ...}}" in line
+
+
 def test_registry_without_the_history_api(front: Front, plugin_env: DockerConfig,
                                           registry: Registry) -> None:
     push_config_only_image(registry, "chainguard/list-plain", "latest")
@@ -532,7 +599,8 @@ def test_registry_without_the_history_api(front: Front, plugin_env: DockerConfig
     "127.0.0.1:5000/python@sha256:abc", " ",
 ])
 def test_bad_references(plugin_env: DockerConfig, reference: str) -> None:
-    line = one_line_error(cghistory(plugin_env, reference))
+    """A reference that cannot be read is a usage error (exit 2), whatever the registry holds."""
+    line = one_line_error(cghistory(plugin_env, reference), status=2)
     assert "reference" in line or "digest" in line, line
 
 

@@ -92,19 +92,122 @@ def test_tag_and_retag_roll_the_local_tag_back(
     previous, previous_marker = newest_first(builds, 1)
     first = plugin_env.cghistory("pull", image, "--index", "0", "--retag")
     assert first.returncode == 0, first.stderr
-    assert "(it was absent)" in first.stderr
+    assert first.stderr.splitlines() == [
+        f"{image} now points at {name(front, builds)}@{newest} (it did not exist before)",
+        f"To undo: docker rmi {image}",
+    ]
     assert run_image(plugin_env, image) == newest_marker
 
     second = plugin_env.cghistory("pull", image, "--previous", "--retag",
                                   "--tag", "rollback/busybox:before")
     assert second.returncode == 0, second.stderr
     assert second.stdout.splitlines()[-1] == f"{name(front, builds)}@{previous}"
-    assert "before: image sha256:" in second.stderr
-    assert f"({name(front, builds)}@{newest})" in second.stderr
+    assert second.stderr.splitlines()[-2:] == [
+        f"{image} now points at {name(front, builds)}@{previous} "
+        f"(before: {name(front, builds)}@{newest})",
+        f"To undo: docker tag {name(front, builds)}@{newest} {image}",
+    ]
     listed = images(plugin_env)
     assert listed[image] == listed["rollback/busybox:before"]
     assert run_image(plugin_env, image) == previous_marker
     assert run_image(plugin_env, "rollback/busybox:before") == previous_marker
+
+
+def local_marks(env: DockerConfig, image: str) -> list[str]:
+    """The LOCAL cell of each row of the listing (``""`` when empty), through the docker CLI."""
+    listing = env.run("docker", "cghistory", image)
+    assert listing.returncode == 0, listing.stderr
+    header, *rows = listing.stdout.splitlines()
+    assert header.split() == ["#", "UPDATED", "AGE", "DIGEST", "LOCAL"]
+    return [row.split()[-1] if row.split()[-1] in ("tag", "yes") else "" for row in rows]
+
+
+def test_retag_marks_the_listing_and_its_undo_commands_really_undo(
+    plugin_env: DockerConfig, dockerd: Dockerd, front: Front, builds: Builds
+) -> None:
+    """Issue 12 item 11: after ``--retag`` the listing tells the build IMAGE:TAG runs
+    (``tag``) from builds merely present (``yes``), and each printed undo command, run with
+    the docker CLI in reverse order, puts the engine's tag back as it was."""
+    image, repo = ref(front, builds), name(front, builds)
+    newest, newest_marker = newest_first(builds, 0)
+    previous, _ = newest_first(builds, 1)
+    first = plugin_env.cghistory("pull", image, "--index", "0", "--retag")
+    assert first.returncode == 0, first.stderr
+    undo_first = first.stderr.splitlines()[-1].removeprefix("To undo: ")
+    assert local_marks(plugin_env, image)[:2] == ["tag", ""]
+
+    second = plugin_env.run("docker", "cghistory", "pull", image, "--previous", "--retag",
+                            "--format", "json")
+    assert second.returncode == 0, second.stderr
+    document = json.loads(second.stdout)
+    assert document == {
+        "Reference": f"{repo}@{previous}", "Digest": previous, "Index": 1,
+        "Updated": document["Updated"], "Tag": None, "Retagged": image,
+        "PreviousTarget": f"{repo}@{newest}", "Undo": f"docker tag {repo}@{newest} {image}",
+    }
+    rows = plugin_env.run("docker", "cghistory", image, "--format", "table")
+    assert document["Updated"] == rows.stdout.splitlines()[2].split()[1]  # one time format
+    assert local_marks(plugin_env, image)[:3] == ["yes", "tag", ""]
+    listing = plugin_env.run("docker", "cghistory", image, "-n", "2", "--format", "json")
+    assert [(r["Local"], r["LocalTag"]) for r in map(json.loads, listing.stdout.splitlines())
+            ] == [(True, False), (True, True)]
+
+    undone = plugin_env.run(*shlex.split(document["Undo"]))
+    assert undone.returncode == 0, undone.stderr
+    assert run_image(plugin_env, image) == newest_marker
+    assert local_marks(plugin_env, image)[:2] == ["tag", "yes"]
+
+    assert undo_first == f"docker rmi {image}"
+    undone = plugin_env.run(*shlex.split(undo_first))
+    assert undone.returncode == 0, undone.stderr
+    assert image not in images(plugin_env)  # as before the first --retag: no such tag
+    assert "tag" not in local_marks(plugin_env, image)
+
+
+def test_pull_by_digest_needs_no_history(
+    plugin_env: DockerConfig, dockerd: Dockerd, front: Front, builds: Builds
+) -> None:
+    """Issue 12 item 8: ``pull IMAGE@sha256:…`` was refused. The digest names the build, so
+    it is pulled as it is, even one the history does not list."""
+    repo = name(front, builds)
+    digest, marker = newest_first(builds, 4)
+    front.set_history(builds.repo, builds.tag,
+                      [entry for entry in builds.history if entry[1] != digest])
+    result = plugin_env.run("docker", "cghistory", "pull", f"{repo}@{digest}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"{repo}@{digest}\n"
+    assert run_image(plugin_env, f"{repo}@{digest}") == marker
+    assert not [r for r in front.requests if "/_chainguard/history/" in r.path]
+
+    refused = plugin_env.run("docker", "cghistory", "pull", f"{repo}@{digest}", "--retag")
+    assert refused.returncode == 2
+    assert len(refused.stderr.splitlines()) == 1
+    assert f"{repo}:latest@{digest}" in refused.stderr
+    both = plugin_env.run("docker", "cghistory", "pull", f"{repo}@{digest}", "--previous")
+    assert both.returncode == 2 and "drop --previous" in both.stderr
+
+    tagged = plugin_env.run("docker", "cghistory", "pull", f"{repo}:latest@{digest}", "--retag")
+    assert tagged.returncode == 0, tagged.stderr
+    assert run_image(plugin_env, ref(front, builds)) == marker
+
+
+def test_a_digest_typed_as_a_tag_gets_a_command_that_works(
+    plugin_env: DockerConfig, dockerd: Dockerd, front: Front, builds: Builds
+) -> None:
+    """``pull python:c171a551fee2`` said "no build selected"; now it names the command, and
+    that command, run as printed, pulls the build."""
+    digest, marker = newest_first(builds, 1)
+    short = digest[7:19]
+    result = plugin_env.run("docker", "cghistory", "pull", f"{name(front, builds)}:{short}")
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(result.stderr.splitlines()) == 1
+    command = line.split("to pull that build: ", 1)[1]
+    assert command == f"docker cghistory pull {name(front, builds)} --digest {short}"
+    pulled = plugin_env.run(*shlex.split(command))
+    assert pulled.returncode == 0, pulled.stderr
+    assert pulled.stdout == f"{name(front, builds)}@{digest}\n"
+    assert run_image(plugin_env, pulled.stdout.strip()) == marker
 
 
 def test_private_repository_with_helper_credentials(
@@ -166,8 +269,9 @@ def test_list_marks_local_builds(
     header, *rows = listing.stdout.splitlines()
     assert header.split() == ["#", "UPDATED", "AGE", "DIGEST", "LOCAL"]
     marked = [row.split()[0] for row in rows if row.rstrip().endswith("yes")]
-    assert marked == ["1"]
+    assert marked == ["1"]  # present by digest; no local tag points at it
     assert digest[7:19] in rows[1]
+    assert not any(row.rstrip().endswith("tag") for row in rows)
 
 
 def test_list_without_an_engine_has_no_local_column(
@@ -189,11 +293,11 @@ def test_list_without_an_engine_has_no_local_column(
         (["--previous", "--cooldown", "1d"], 2, ["--previous and --cooldown"]),
         (["--index", "99"], 1, ["out of range", "6 builds"]),
         (["--digest", "0123456789ab"], 1, ["no build of this tag"]),
-        (["--digest", "xyz"], 1, ["invalid digest"]),
+        (["--digest", "xyz"], 2, ["invalid digest"]),  # a malformed value: usage error
         (["--cooldown", "30d"], 1, ["no build is old enough"]),
         (["--at", "2001-01-01"], 1, ["before the tag's first build"]),
         ([], 2, ["--digest", "--index", "--previous", "--at", "--cooldown"]),
-        (["--index", "1", "--tag", "Bad:Name:x"], 1, ["invalid reference"]),
+        (["--index", "1", "--tag", "Bad:Name:x"], 2, ["invalid reference"]),
     ],
 )
 def test_selector_errors(

@@ -18,7 +18,7 @@ import pytest
 import requests
 from docker.errors import DockerException
 
-from docker_cghistory import engine, log
+from docker_cghistory import engine, local, log
 from docker_cghistory.endpoint import Endpoint
 from docker_cghistory.engine import Engine
 from docker_cghistory.errors import AuthError, EngineError, RegistryError
@@ -70,6 +70,39 @@ def test_local_digests_of_a_listing() -> None:
         {"Id": "sha256:i3", "RepoDigests": None},
     ]
     assert engine.local_digests_of(listing, NAME) == {D1, D2}
+
+
+def test_local_state_tells_the_tagged_build_from_builds_merely_present() -> None:
+    """After ``pull --retag`` the image NAME:latest carries D2: it is "tagged"; D1 and D3
+    are present by digest only. Another repository's tag, another tag of this repository and
+    untagged records mark nothing."""
+    listing = [
+        image("sha256:i1", f"{NAME}@{D1}", tags=(f"{NAME}:3.12",)),
+        image("sha256:i2", f"{NAME}@{D2}", tags=(f"{NAME}:latest", "myapp:old")),
+        image("sha256:i3", f"{NAME}@{D3}", f"cgr.dev/chainguard/node@{D1}",
+              tags=("cgr.dev/chainguard/node:latest", "<none>:<none>")),
+        {"Id": "sha256:i4", "RepoTags": None, "RepoDigests": None},
+    ]
+    state = local.local_state_of(listing, NAME, "latest")
+    assert state.present == {D1, D2, D3}
+    assert state.tagged == {D2}
+    assert local.local_state_of(listing, NAME, "3.12").tagged == {D1}
+    assert local.local_state_of(listing, NAME, "nope").tagged == set()
+    assert local.local_state_of(listing, NAME, None).tagged == set()
+
+
+def test_a_docker_hub_tag_is_read_in_its_short_form() -> None:
+    hub = "docker.io/library/busybox"
+    listing = [image("sha256:i1", f"busybox@{D1}", tags=("busybox:latest",))]
+    assert local.local_state_of(listing, hub, "latest") == local.LocalState(
+        frozenset({D1}), frozenset({D1}))
+
+
+def test_local_images_filters_on_the_repository() -> None:
+    api = FakeAPI()
+    api.listing = [image("sha256:i1", f"{NAME}@{D1}", tags=(f"{NAME}:latest",)), "junk"]
+    assert Engine(api, ENDPOINT).local_images(NAME) == [api.listing[0]]
+    assert '"reference":["cgr.dev/chainguard/python"]' in api.calls[0][2]["params"]["filters"]
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -344,9 +377,9 @@ class FakeEngine:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def local_digests(self, name: str) -> set[str]:
+    def local_images(self, name: str) -> list[dict]:
         time.sleep(self.delay)
-        return self.digests
+        return [image(f"sha256:img{d[7]}", f"{name}@{d}") for d in sorted(self.digests)]
 
 
 def _socket_file(tmp_path: Path) -> Endpoint:
@@ -357,20 +390,21 @@ def _socket_file(tmp_path: Path) -> Endpoint:
 
 def test_local_lookup_answers(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(Engine, "connect", classmethod(lambda cls, *a, **k: FakeEngine({D1})))
-    lookup = engine.LocalLookup(NAME, endpoint=_socket_file(tmp_path))
+    lookup = local.LocalLookup(NAME, endpoint=_socket_file(tmp_path), tag="latest")
     assert lookup.result(wait=60) == {D1}  # returns as soon as the engine answers
+    assert lookup.state(wait=60) == local.LocalState(frozenset({D1}), frozenset())
 
 
 def test_slow_engine_is_not_waited_for(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(Engine, "connect",
                         classmethod(lambda cls, *a, **k: FakeEngine({D1}, delay=60.0)))
     started = time.monotonic()
-    assert engine.LocalLookup(NAME, endpoint=_socket_file(tmp_path)).result(wait=0.05) is None
+    assert local.LocalLookup(NAME, endpoint=_socket_file(tmp_path)).result(wait=0.05) is None
     assert time.monotonic() - started < 30.0  # a ceiling: the engine would take 60 s
 
 
 def test_absent_engine_means_no_local_column(tmp_path: Path) -> None:
-    lookup = engine.LocalLookup(NAME, endpoint=Endpoint(f"unix://{tmp_path}/none.sock"))
+    lookup = local.LocalLookup(NAME, endpoint=Endpoint(f"unix://{tmp_path}/none.sock"))
     assert lookup.result(wait=2) is None
 
 
@@ -379,7 +413,7 @@ def test_ssh_engine_is_not_asked_for_the_mark(monkeypatch: pytest.MonkeyPatch) -
         raise AssertionError("must not connect")
 
     monkeypatch.setattr(Engine, "connect", classmethod(refuse))
-    lookup = engine.LocalLookup(NAME, endpoint=Endpoint("ssh://user@host"))
+    lookup = local.LocalLookup(NAME, endpoint=Endpoint("ssh://user@host"))
     assert lookup.result(wait=2) is None
 
 

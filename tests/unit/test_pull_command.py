@@ -7,6 +7,7 @@ what the command asks of the engine, in which order, and what it prints.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import threading
@@ -18,7 +19,7 @@ import pytest
 
 from docker_cghistory.commands import pull
 from docker_cghistory.engine import Engine
-from docker_cghistory.errors import InvalidReference, UsageError
+from docker_cghistory.errors import InvalidReference, TagNotFound, UsageError
 from docker_cghistory.history import Build
 from docker_cghistory.reference import Reference
 from tests.unit.enginefakes import D1, D2, D3, ENDPOINT, NAME, PULL_EVENTS, SECRET, FakeAPI, image
@@ -51,6 +52,8 @@ class FakeClient:
 
 
 class FakeContext:
+    default_registry, default_org, program = "cgr.dev", "chainguard", "docker cghistory"
+
     def __init__(self) -> None:
         self.client_ = FakeClient()
 
@@ -65,7 +68,8 @@ class FakeContext:
 
 def pull_args(**given: Any) -> argparse.Namespace:
     base = {"image": "python", "digest": None, "index": None, "previous": False, "at": None,
-            "cooldown": None, "tag": None, "retag": False, "platform": None, "quiet": False}
+            "cooldown": None, "tag": None, "retag": False, "platform": None, "quiet": False,
+            "format": None}
     base.update(given)
     return argparse.Namespace(**base)
 
@@ -91,24 +95,135 @@ def test_pull_previous_prints_the_reference(fake_engine: FakeAPI) -> None:
     assert fake_engine.closed
 
 
-def test_retag_says_what_the_tag_pointed_at(fake_engine: FakeAPI) -> None:
+def test_retag_says_what_the_tag_pointed_at_and_how_to_undo_it(fake_engine: FakeAPI) -> None:
     fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:img1", f"{NAME}@{D1}")
     streams = Captured()
     assert pull.run(pull_args(index=2, retag=True, tag="myapp:old"), FakeContext(),  # type: ignore[arg-type]
                     streams) == 0
-    out, err = streams.out, streams.err
-    assert out == f"{NAME}@{D3}\n"
-    assert f"Tagged {NAME}@{D3} as myapp:old" in err
-    assert f"{NAME}:latest now points at {NAME}@{D3}; before: image sha256:img1" in err
-    assert f"({NAME}@{D1})" in err
+    assert streams.out == f"{NAME}@{D3}\n"
+    assert streams.err.splitlines() == [
+        f"Tagged {NAME}@{D3} as myapp:old",
+        f"{NAME}:latest now points at {NAME}@{D3} (before: {NAME}@{D1})",
+        f"To undo: docker tag {NAME}@{D1} {NAME}:latest",
+    ]
     tags = [call[1] for call in fake_engine.calls if call[0] == "tag"]
     assert tags == [("sha256:img3", "myapp", "old"), ("sha256:img3", NAME, "latest")]
 
 
-def test_retag_of_an_absent_tag(fake_engine: FakeAPI) -> None:
+def test_retag_of_an_absent_tag_is_undone_by_removing_it(fake_engine: FakeAPI) -> None:
+    streams = Captured(tty=True)
+    assert pull.run(pull_args(index=1, retag=True, quiet=True), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    # Said even with -q: it is the only record of what to go back to.
+    assert streams.err.splitlines() == [
+        f"{NAME}:latest now points at {NAME}@{D2} (it did not exist before)",
+        f"To undo: docker rmi {NAME}:latest",
+    ]
+
+
+def test_retag_names_a_previous_image_without_a_digest_by_its_id(fake_engine: FakeAPI) -> None:
+    """A locally built image tagged NAME:latest has no digest in the repository: its ID
+    is what ``docker tag`` can point the tag back at."""
+    fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:built", "other/repo@" + D1)
     streams = Captured()
     assert pull.run(pull_args(index=1, retag=True), FakeContext(), streams) == 0  # type: ignore[arg-type]
-    assert "(it was absent)" in streams.err
+    assert f"To undo: docker tag sha256:built {NAME}:latest" in streams.err
+
+
+def test_retag_to_the_image_it_already_named_has_nothing_to_undo(fake_engine: FakeAPI) -> None:
+    fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:img2", f"{NAME}@{D2}")
+    streams = Captured()
+    assert pull.run(pull_args(previous=True, retag=True, format="json"), FakeContext(),  # type: ignore[arg-type]
+                    streams) == 0
+    assert streams.err == f"{NAME}:latest already pointed at {NAME}@{D2}\n"
+    row = json.loads(streams.out)
+    assert (row["PreviousTarget"], row["Undo"]) == (f"{NAME}@{D2}", None)
+
+
+def test_format_json_is_one_object_of_what_changed(fake_engine: FakeAPI) -> None:
+    fake_engine.images_by_ref[f"{NAME}:latest"] = image("sha256:img1", f"{NAME}@{D1}")
+    streams = Captured()
+    assert pull.run(pull_args(previous=True, retag=True, tag="myapp:old", format="json"),  # type: ignore[arg-type]
+                    FakeContext(), streams) == 0
+    assert len(streams.out.splitlines()) == 1
+    assert json.loads(streams.out) == {
+        "Reference": f"{NAME}@{D2}", "Digest": D2, "Index": 1,
+        "Updated": BUILDS[1].timestamp, "Tag": "myapp:old", "Retagged": f"{NAME}:latest",
+        "PreviousTarget": f"{NAME}@{D1}", "Undo": f"docker tag {NAME}@{D1} {NAME}:latest",
+    }
+
+
+def test_format_json_without_retag_has_nulls(fake_engine: FakeAPI) -> None:
+    streams = Captured()
+    assert pull.run(pull_args(index=0, format="json"), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    row = json.loads(streams.out)
+    assert row["Reference"] == f"{NAME}@{D1}" and row["Index"] == 0
+    assert [row[k] for k in ("Tag", "Retagged", "PreviousTarget", "Undo")] == [None] * 4
+
+
+def test_format_template_and_a_bad_one_fails_before_pulling(fake_engine: FakeAPI) -> None:
+    streams = Captured()
+    fmt = "{{.Digest}} {{if .Retagged}}moved{{else}}kept{{end}}"
+    assert pull.run(pull_args(index=1, format=fmt), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    assert streams.out == f"{D2} kept\n"
+    fake_engine.calls.clear()
+    with pytest.raises(UsageError, match="unknown field"):
+        pull.run(pull_args(index=1, format="{{.Nope}}"), FakeContext(), Captured())  # type: ignore[arg-type]
+    assert fake_engine.calls == []
+
+
+# --- a pull by digest, and a digest typed as a tag -------------------------------------------
+
+
+def test_pull_by_digest_reads_no_history(fake_engine: FakeAPI) -> None:
+    context, streams = FakeContext(), Captured()
+    assert pull.run(pull_args(image=f"python@{D3}", format="json"), context, streams) == 0  # type: ignore[arg-type]
+    assert context.client_.calls == []
+    assert fake_engine.calls[0][2]["tag"] == D3
+    row = json.loads(streams.out)
+    assert (row["Reference"], row["Index"], row["Updated"]) == (f"{NAME}@{D3}", None, None)
+
+
+def test_pull_by_digest_with_a_tag_retags_that_tag(fake_engine: FakeAPI) -> None:
+    streams = Captured()
+    assert pull.run(pull_args(image=f"python:3.12@{D3}", retag=True), FakeContext(), streams) == 0  # type: ignore[arg-type]
+    tags = [call[1] for call in fake_engine.calls if call[0] == "tag"]
+    assert tags == [("sha256:img3", NAME, "3.12")]
+    assert f"To undo: docker rmi {NAME}:3.12" in streams.err
+
+
+@pytest.mark.parametrize(("given", "words"), [
+    ({"previous": True}, "names its build already; drop --previous"),
+    ({"retag": True}, f"write IMAGE:TAG@DIGEST (for example {NAME}:latest@{D3})"),
+])
+def test_pull_by_digest_refuses_what_means_nothing(fake_engine: FakeAPI, given: dict,
+                                                   words: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        pull.run(pull_args(image=f"python@{D3}", **given), FakeContext(), Captured())  # type: ignore[arg-type]
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+    assert fake_engine.calls == []
+
+
+def test_a_digest_typed_as_a_tag_gets_the_digest_command(fake_engine: FakeAPI) -> None:
+    with pytest.raises(UsageError) as caught:
+        pull.run(pull_args(image="python:c171a551fee2"), FakeContext(), Captured())  # type: ignore[arg-type]
+    assert str(caught.value) == ("c171a551fee2 looks like a digest, not a tag; to pull that "
+                                 "build: docker cghistory pull python --digest c171a551fee2")
+
+
+def test_a_missing_digest_looking_tag_gets_the_hint_too(fake_engine: FakeAPI) -> None:
+    context = FakeContext()
+
+    def missing(reference: Reference, **kwargs: Any) -> list[Build]:
+        raise TagNotFound(f"not found: {reference.tagged} (chainguard/python has no tag x)")
+
+    context.client_.history = missing  # type: ignore[method-assign]
+    with pytest.raises(TagNotFound) as caught:
+        pull.run(pull_args(image="cgr.dev/chainguard/python:c171a551fee2", previous=True),  # type: ignore[arg-type]
+                 context, Captured())
+    assert str(caught.value).endswith(
+        "; c171a551fee2 looks like a digest, not a tag; to pull that build: docker cghistory "
+        "pull cgr.dev/chainguard/python --digest c171a551fee2")
+    assert fake_engine.calls == []  # nothing pulled
 
 
 def test_bad_new_tag_fails_before_pulling(fake_engine: FakeAPI) -> None:

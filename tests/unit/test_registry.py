@@ -19,7 +19,14 @@ import pytest
 
 from docker_cghistory import log, registry
 from docker_cghistory.credentials import Credential
-from docker_cghistory.errors import AuthError, NoHistoryAPI, NotFoundError, RegistryError
+from docker_cghistory.errors import (
+    AuthError,
+    NoHistoryAPI,
+    NotFoundError,
+    RegistryError,
+    RepositoryNotFound,
+    TagNotFound,
+)
 from docker_cghistory.history import Window
 from docker_cghistory.reference import parse_cli
 from docker_cghistory.registry import RegistryClient
@@ -98,9 +105,74 @@ def test_404_with_manifest_without_digest_header(cgr: FakeCgr) -> None:
         client().history(parse_cli("python"))
 
 
-def test_404_without_manifest_is_not_found(cgr: FakeCgr) -> None:
-    with pytest.raises(NotFoundError, match=r"tag not found: cgr.dev/chainguard/python:nope"):
+def _tags_answer(requests_mock, repository: str, status: int = 200,
+                 tags: list[str] | None = None) -> None:
+    body = ({"name": repository, "tags": tags or []} if status == 200
+            else {"errors": [{"code": "NAME_UNKNOWN" if status == 404 else "DENIED"}]})
+    requests_mock.get(f"https://cgr.dev/v2/{repository}/tags/list", json=body,
+                      status_code=status)
+
+
+def test_a_missing_tag_offers_the_nearest_tags(cgr: FakeCgr, requests_mock) -> None:
+    _tags_answer(requests_mock, "chainguard/python",
+                 tags=["latest", "latest-dev", "3.12", "3.11", "3.13-dev", "zzz"])
+    with pytest.raises(TagNotFound) as caught:
+        client(BASIC).history(parse_cli("python:latst"))
+    assert str(caught.value) == ("not found: cgr.dev/chainguard/python:latst (chainguard/python "
+                                 "has no tag latst; did you mean latest?)")
+    with pytest.raises(TagNotFound, match=r"did you mean 3\.11, 3\.12 or 3\.13-dev\?"):
+        client(BASIC).history(parse_cli("python:3.13"))
+    with pytest.raises(TagNotFound, match=r"has no tag qqqqqqqq; no tag of it is close\)$"):
+        client(BASIC).history(parse_cli("python:qqqqqqqq"))
+
+
+def test_a_missing_repository_is_named_as_such(cgr: FakeCgr, requests_mock) -> None:
+    _tags_answer(requests_mock, "chainguard/pythn", status=404)
+    with pytest.raises(RepositoryNotFound) as caught:
+        client(BASIC).history(parse_cli("pythn"))
+    assert str(caught.value) == ("not found: cgr.dev/chainguard/pythn:latest (the registry has "
+                                 "no repository chainguard/pythn)")
+    assert "did you mean" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("code", "error", "words"), [
+    ("MANIFEST_UNKNOWN", TagNotFound, "(chainguard/python has no tag nope)"),
+    ("NAME_UNKNOWN", RepositoryNotFound, "(the registry has no repository chainguard/python)"),
+    ("", TagNotFound, "tag not found: cgr.dev/chainguard/python:nope"),
+])
+def test_an_unreadable_tags_list_leaves_the_error_code_to_decide(
+        cgr: FakeCgr, requests_mock, code: str, error: type, words: str) -> None:
+    """Tags are never guessed: without the list the line says nothing about them."""
+    _tags_answer(requests_mock, "chainguard/python", status=403)
+    requests_mock.get(re.compile(r"https://cgr\.dev/v2/chainguard/python/_chainguard/history/nope"),
+                      status_code=404, json={"errors": [{"code": code}]} if code else {})
+    with pytest.raises(error) as caught:
         client(BASIC).history(parse_cli("python:nope"))
+    message = str(caught.value)
+    assert words in message and "did you mean" not in message and "close" not in message
+    assert_clean(message)
+
+
+def test_the_tags_read_for_a_hint_are_capped(cgr: FakeCgr, requests_mock) -> None:
+    pages = []
+
+    def page(request, context):
+        pages.append(request.url)
+        context.headers["Link"] = f'</v2/chainguard/python/tags/list?last=t{len(pages)}>'
+        return {"tags": [f"t{len(pages)}-{i}" for i in range(1000)]}
+
+    requests_mock.get("https://cgr.dev/v2/chainguard/python/tags/list", json=page)
+    with pytest.raises(TagNotFound):
+        client(BASIC).history(parse_cli("python:nope"))
+    assert len(pages) == registry.TAGS_FOR_HINTS // 1000
+
+
+def test_a_refused_public_catalog_tag_near_a_free_one_says_so(cgr: FakeCgr) -> None:
+    with pytest.raises(AuthError, match=r"\(did you mean latest\?\)$"):
+        client().history(parse_cli("python:latst"))
+    with pytest.raises(AuthError) as caught:
+        client().history(parse_cli("python:3.12"))
+    assert "did you mean" not in str(caught.value)
 
 
 def test_non_latest_public_tag_mentions_entitlement(cgr: FakeCgr) -> None:
