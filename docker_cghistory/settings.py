@@ -47,6 +47,8 @@ SETTINGS = {setting.key: setting for setting in (
     Setting("insecure-registries", env="CGHISTORY_INSECURE_REGISTRIES",
             dest="insecure_registries", many=True),
     Setting("timeout", env="CGHISTORY_TIMEOUT", dest="timeout"),
+    # How long the listing waits, after the history, for the engine's LOCAL marks.
+    Setting("local-wait", env="CGHISTORY_LOCAL_WAIT", default="0.2"),
     Setting("images", many=True),
 )}
 LIST_SETTINGS = tuple(key for key, setting in SETTINGS.items() if setting.many)
@@ -178,6 +180,21 @@ class Settings:
     @property
     def images(self) -> list[str]:
         return self.get_list("images")
+
+    @property
+    def local_wait(self) -> float:
+        """Seconds the listing waits for the engine's LOCAL marks (0 is allowed: never wait)."""
+        value = self.get("local-wait")
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0 <= number <= 600:
+            from .errors import ConfigError, sanitize
+
+            raise ConfigError(f"invalid local-wait {sanitize(value)!r}: "
+                              "give a number of seconds from 0 to 600")
+        return number
 
     @property
     def timeout(self) -> float | None:

@@ -130,7 +130,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     except TagNotFound as error:
         wanted = context.parse(args.image)
         raise with_digest_hint(error, wanted, args.image, context.program) from None
-    local = lookup.state(wait=0.2) if lookup is not None else None
+    local = lookup.state(wait=context.settings.local_wait) if lookup is not None else None
     out = streams.stdout
     if args.quiet:
         out.writelines(build.digest + "\n" for _, build in builds)

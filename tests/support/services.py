@@ -584,6 +584,8 @@ def make_docker_config(base: Path, engine: Dockerd | None = None) -> DockerConfi
         DOCKER_HOST=f"unix://{base}/no-engine.sock",
         PATH=os.pathsep.join([str(dirs["bin"]), os.environ.get("PATH", os.defpath)]),
         PYTHONDONTWRITEBYTECODE="1",
+        # The LOCAL marks are asserted: wait for the engine however loaded the machine is.
+        CGHISTORY_LOCAL_WAIT="120",
     )
     cfg = DockerConfig(dirs["docker"], dirs["home"], dirs["cache"], dirs["bin"], env)
     if engine is not None:

@@ -166,6 +166,18 @@ def test_an_invalid_timeout_fails_only_where_it_is_used(monkeypatch: pytest.Monk
         context.client("cgr.dev")
 
 
+def test_local_wait_from_the_environment_or_the_config(isolated_env: Env,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings(config={}).local_wait == 0.2
+    assert Settings(config={"local-wait": "3"}).local_wait == 3.0
+    monkeypatch.setenv("CGHISTORY_LOCAL_WAIT", "0")
+    assert Settings(config={"local-wait": "3"}).local_wait == 0.0
+    for bad in ("soon", "-1", "601", "nan"):
+        monkeypatch.setenv("CGHISTORY_LOCAL_WAIT", bad)
+        with pytest.raises(ConfigError, match="invalid local-wait"):
+            Settings(config={}).local_wait  # noqa: B018
+
+
 # --- read only when needed, strictly by commands, leniently by completion --------------------
 
 
