@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .. import engine as engine_module
-from .. import output, selection
+from .. import log, output, selection
 from ..complete import remember_reference
 from ..context import Context
 from ..engine import Engine, interrupts_deferred
-from ..errors import InvalidReference, TagNotFound, UsageError, sanitize
+from ..errors import CghistoryError, InvalidReference, TagNotFound, UsageError, sanitize
 from ..notfound import digest_hint, looks_like_digest, with_digest_hint
+from ..platforms import Platform, names, parse_platform
 from ..progress import PullProgress
 from ..reference import Reference, familiar, parse_cli, parse_docker
 from ..registry import hint_for
@@ -27,6 +28,7 @@ from ..selection import Choice
 from ..timespec import format_age, utcnow
 
 if TYPE_CHECKING:
+    from ..registry import RegistryClient
     from ..streams import Streams
 
 # How long the picker waits for the engine's list of local digests once the history is in.
@@ -112,6 +114,26 @@ def _check_digest_reference(reference: Reference, selector: selection.Selector |
             f"(for example {familiar(reference.with_tag('latest'))}@{reference.digest})")
 
 
+def _check_platform(client: RegistryClient, reference: Reference, digest: str,
+                    platform: Platform) -> None:
+    """A build without that platform is named with the platforms it has, before the engine
+    answers with its own, vaguer words. A registry we cannot ask leaves it to the engine."""
+    from ..buildfacts import PlatformMissing, platforms_of_build
+    from ..content import Content
+
+    try:
+        available = platforms_of_build(Content(client, reference.repository), digest)
+    except PlatformMissing:
+        raise
+    except CghistoryError as error:
+        log.debug(f"platforms of {digest[:19]}… unknown ({error}); the engine decides")
+        return
+    if platform not in available:
+        raise PlatformMissing(
+            f"{reference.name}@{digest[:19]}… has no {platform} image; it has "
+            f"{names(sorted(available))}", sorted(available))
+
+
 def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     now = utcnow()
     selector = selection.parse(args, now)
@@ -122,6 +144,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
         output.Template(fmt, FIELDS)  # a bad template fails before anything is pulled
     if reference.digest:
         _check_digest_reference(reference, selector, args)
+    platform = parse_platform(args.platform) if args.platform else None
     interactive = selector is None and reference.digest is None
     if interactive and not _interactive(streams):
         if looks_like_digest(reference.tag):
@@ -150,11 +173,14 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
             raise with_digest_hint(error, reference, args.image, context.program) from None
         digest = choice.build.digest if choice is not None else str(reference.digest)
         pulled = f"{reference.name}@{digest}"
+        if platform is not None:
+            _check_platform(client, reference, digest, platform)
         if show:
             shown = _describe(reference, choice) if choice is not None else pulled
             streams.stderr.write(f"Pulling {shown}\n")
         image = engine.pull(
-            reference.name, digest, auth=client.credential.engine_auth(), platform=args.platform,
+            reference.name, digest, auth=client.credential.engine_auth(),
+            platform=str(platform) if platform is not None else None,
             credential_source=client.credential.source, hint=hint_for(reference.registry),
             on_event=PullProgress.on(streams) if show else None,
         )
