@@ -10,6 +10,7 @@ log go to stderr.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..bisect import (
@@ -19,6 +20,7 @@ from ..bisect import (
     Undecided,
     candidates_between,
     locate,
+    parse_build,
     render_json,
     render_text,
 )
@@ -49,6 +51,9 @@ class ImageKeeper:
         self.platform = platform
         self.streams = streams  # pull progress goes to its stderr, when that is a terminal
         self.pulled: list[str] = []
+        # Set by the caller once the search is planned: runs still to go, this one included.
+        self.steps_left: Callable[[], int] | None = None
+        self._runs = 0
         self._engine: Engine | None = None
 
     def connect(self) -> Engine:
@@ -63,21 +68,36 @@ class ImageKeeper:
         return self.connect()
 
     def pull(self, candidate: Candidate) -> None:
+        """Pull one build; on a terminal its progress is drawn, then folded into one line
+        (``pulled #3 sha256:c40ac3a1171c (run 2 of ~5)``) so the runs' own output stays
+        readable."""
         from ..progress import PullProgress
         from ..registry import hint_for
 
+        self._runs += 1
         name, digest = candidate.reference.name, candidate.build.digest
         if digest not in self.engine.local_digests(name) and candidate.pinned not in self.pulled:
             # Counted as ours before the pull starts: a Ctrl-C after the engine finished but
             # before we heard back must not leave the image behind.
             self.pulled.append(candidate.pinned)
         credential = self.client.credential
-        on_event = PullProgress.on(self.streams) if self.streams.stderr_is_tty else None
+        progress = PullProgress.on(self.streams) if self.streams.stderr_is_tty else None
         self.engine.pull(
             name, digest, auth=self.client.credential.engine_auth(), platform=self.platform,
             credential_source=credential.source, hint=hint_for(self.client.registry),
-            on_event=on_event,
+            on_event=progress,
         )
+        if progress is not None:
+            # Short: the "pulling" line above already gave its time and why it is tested.
+            progress.collapse(f"bisect: pulled #{candidate.position} "
+                              f"sha256:{candidate.build.short}{self._step()}")
+
+    def _step(self) -> str:
+        """`` (run 2 of ~5)``: ``steps_left`` counts the run under way, and skips can add
+        more, hence the ``~``."""
+        if self.steps_left is None:
+            return ""
+        return f" (run {self._runs} of ~{self._runs - 1 + self.steps_left()})"
 
     def cleanup(self, log: Logger) -> None:
         """Remove what we pulled; a failure (a container still using it) is a warning only."""
@@ -119,6 +139,9 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     command = list(args.command)
     if not args.good:
         raise UsageError("--good is required: a build known to pass the test command")
+    for flag, text in (("--good", args.good), ("--bad", args.bad)):
+        if text is not None:  # a BUILD that cannot be read is a usage error, engine or not
+            parse_build(text, flag, utcnow())
     reference = context.parse(args.image)
     client = context.client(reference.registry)
     images = ImageKeeper(client, streams, platform=args.platform)
@@ -131,6 +154,8 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
         log(f"{len(bisection.candidates)} builds from {bisection.candidates[0].describe()} "
              f"to {bisection.candidates[-1].describe()}: at most "
              f"{bisection.search.steps_left} runs unless builds are skipped")
+
+        images.steps_left = lambda: bisection.search.steps_left
 
         def test(candidate: Candidate) -> int:
             images.pull(candidate)
