@@ -8,6 +8,7 @@ returns text, so ``commands/bisect.py`` decides where it goes.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -15,13 +16,23 @@ if TYPE_CHECKING:
     from .bisect_search import Result
 
 
-def pin_command(program: str, last_good: Candidate) -> str:
-    """The ``pin`` command that writes the last good build into Dockerfiles and compose files.
+def pin_command(program: str, last_good: Candidate,
+                candidates: Sequence[Candidate] = ()) -> str:
+    """The ``pin`` command that writes the last good build, and only it, into Dockerfiles and
+    compose files: ``--image`` names the bisected tag (its full name, which reads the same
+    whatever ``--registry``/``--org`` defaults the user has), so no other image moves, and
+    ``--digest`` names the build.
 
-    ``pin --at`` takes the build current at a moment: the last good build's own timestamp
-    names exactly it.
+    The digest is cut where ``list`` cuts it (12 characters), longer only if another digest
+    among ``candidates`` shares that prefix. ``pin --digest`` resolves a prefix over the whole
+    history and refuses an ambiguous one, so the command can never pin another build.
     """
-    return f"{program} pin --at {last_good.updated}"
+    digest = last_good.build.digest.split(":", 1)[1]
+    others = {c.build.digest.split(":", 1)[1] for c in candidates} - {digest}
+    length = len(last_good.build.short)
+    while length < len(digest) and any(other.startswith(digest[:length]) for other in others):
+        length += 1
+    return f"{program} pin --image {last_good.reference.tagged} --digest {digest[:length]}"
 
 
 def from_line(last_good: Candidate) -> str:
@@ -45,7 +56,7 @@ def render_text(bisection: Bisection, result: Result, program: str) -> str:
     lines.append(f"last good build: {last_good.pinned} ({last_good.updated})")
     lines.append(from_line(last_good))
     lines.append(f"tested: {bisection.tested} builds, skipped: {bisection.skipped}")
-    lines.append(f"pin: {pin_command(program, last_good)}")
+    lines.append(f"pin: {pin_command(program, last_good, candidates)}")
     return "\n".join(lines) + "\n"
 
 
@@ -62,6 +73,6 @@ def render_json(bisection: Bisection, result: Result, program: str) -> str:
         "Tested": bisection.tested,
         "Skipped": bisection.skipped,
         "Runs": [run.as_json() for run in bisection.runs],
-        "PinCommand": pin_command(program, last_good),
+        "PinCommand": pin_command(program, last_good, candidates),
     }
     return json.dumps(document, separators=(",", ":")) + "\n"

@@ -17,6 +17,11 @@ from ..errors import InvalidReference
 from ..reference import parse_docker
 from .pins import KIND_COMPOSE, ParseFailure, Site, Skip, line_of
 
+# A whole value that is one variable with a default (compose's ``${VAR:-default}``, used when
+# VAR is unset or empty, and ``${VAR-default}``, used when it is unset). Group 1 is the default;
+# it may not hold another ``$`` or ``}`` (nested interpolation is left alone).
+_DEFAULT = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^$}]*)\}")
+_VARIABLE = re.compile(r"\$(?:\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?][^$}]*)?\}|[A-Za-z_][A-Za-z0-9_]*)")
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _STR_TAG = "tag:yaml.org,2002:str"
 _NULL_TAG = "tag:yaml.org,2002:null"
@@ -36,7 +41,8 @@ def find_compose_sites(path: str, text: str) -> tuple[list[Site], list[Skip]]:
     """The ``image:`` values that the services of this compose file use.
 
     Only values in effect for some service count: a service's own ``image:`` wins over one it
-    merges in (``<<: *base``), and an anchor that no service uses is left alone. Values with
+    merges in (``<<: *base``), and an anchor that no service uses is left alone. A value that
+    is exactly ``${VAR:-IMAGE}`` (or ``${VAR-IMAGE}``) is the site of its default IMAGE. Other
     ``${VAR}`` interpolation, escapes, line folding or block style are reported, not rewritten.
     """
     documents = _compose(path, text)
@@ -190,7 +196,14 @@ def _read_image(path: str, text: str, node: Node) -> Site | Skip | None:
         return Skip(path, line, value, "escapes or line folding in the value")
     line = line_of(text, start)
     if "$" in value:
-        return Skip(path, line, value, "uses variable interpolation")
+        default = _DEFAULT.fullmatch(value)
+        if default is None or not default.group(1):
+            reason = "uses variable interpolation"
+            if _VARIABLE.fullmatch(value):
+                reason += ": no default value to pin (write ${VAR:-IMAGE})"
+            return Skip(path, line, value, reason)
+        # ``${VAR:-IMAGE}``: the default is what runs when VAR is unset; pin it, keep the rest.
+        start, end, value = start + default.start(1), start + default.end(1), default.group(1)
     try:
         reference = parse_docker(value)
     except InvalidReference as error:

@@ -25,12 +25,20 @@ COMPOSE = "compose"
 # Version-control metadata: never ours to edit, and a Dockerfile inside .git is history.
 VCS_DIRS = frozenset({".git", ".hg", ".svn", ".bzr", "_darcs", "CVS", ".jj", ".pijul"})
 
+# Docker's and Podman's default names, the suffixes people add to them (``Dockerfile.prod``,
+# ``Dockerfile-prod``, ``Dockerfile_prod``), and the extensions GitHub Linguist reads as a
+# Dockerfile (``prod.Dockerfile``, ``app.containerfile``). Matched on the lowercased name.
 _DOCKERFILE_PATTERNS = (
     "dockerfile",
     "dockerfile.*",
+    "dockerfile-*",
+    "dockerfile_*",
     "*.dockerfile",
     "containerfile",
     "containerfile.*",
+    "containerfile-*",
+    "containerfile_*",
+    "*.containerfile",
 )
 # BuildKit reads ``<Dockerfile>.dockerignore`` next to a Dockerfile; it is not one.
 _NOT_DOCKERFILE = ("*.dockerignore",)

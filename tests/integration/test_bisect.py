@@ -107,7 +107,7 @@ def test_finds_the_first_bad_build_through_the_docker_cli(
         f"last good build: {pinned(front, good_digest)} ({good_time})",
         f"FROM {image(front)}@{good_digest}",
         result.stdout.splitlines()[3],
-        f"pin: docker cghistory pin --at {good_time}",
+        f"pin: docker cghistory pin --image {image(front)} --digest {good_digest[7:19]}",
     ]
     runs = verdict_lines(result.stderr)
     assert 2 < len(runs) <= math.ceil(math.log2(12)) + 2
@@ -137,7 +137,8 @@ def test_json_counts_and_keep(
     assert document["LastGood"]["Digest"] == history[6][1]
     assert document["LastGood"]["Index"] == 5
     assert document["FromLine"] == f"FROM {image(front)}@{history[6][1]}"
-    assert document["PinCommand"] == f"docker-cghistory pin --at {shown(history[6][0])}"
+    assert document["PinCommand"] == (f"docker-cghistory pin --image {image(front)} "
+                                      f"--digest {history[6][1][7:19]}")
     assert document["Candidates"] == [document["FirstBad"]]
     assert document["Skipped"] == 0
     assert document["Tested"] == len(document["Runs"]) <= math.ceil(math.log2(9)) + 2

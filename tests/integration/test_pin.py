@@ -872,6 +872,8 @@ def test_pre_commit_hook_passes_with_a_dockerignore_next_to_the_dockerfile(
     "svc/app.dockerfile",
     "Dockerfile.dockerignore",
     "Dockerfile.d/README.md",
+    "Dockerfile-prod", "svc/Dockerfile_ci", "Containerfile-arm64", "app.containerfile",
+    "Dockerfile-prod.dockerignore", "Compose.yaml", "prod-Dockerfile.txt",
 ])
 def test_the_hook_checks_exactly_what_pin_would_pin(path: str) -> None:
     """The hook's ``files`` must select what ``pin DIR`` selects by name, no more, no less."""
@@ -1054,3 +1056,155 @@ def test_the_dry_run_diff_shows_no_raw_escape(catalog: Front, pin: Pin, tmp_path
     assert " # \\x1b]0;pwned\\x07\\x1b[2J\\x9b1m\n" in dry.stdout
     assert " RUN echo\tdone\n" in dry.stdout
     assert (tmp_path / "Dockerfile").read_text() == text
+
+
+# --------------------------------------------------------------------------- one image, one build
+def test_image_and_previous_through_the_docker_cli(catalog: Front, plugin_pin: Pin,
+                                                   tmp_path: Path) -> None:
+    """``--image python:latest --previous`` (a short name, read with the user's defaults)
+    moves python:latest only; ``--digest`` with the 12 characters ``list`` shows pins that
+    build; the other references stay as written."""
+    host = catalog.host
+    plugin_pin.env.env["CGHISTORY_REGISTRY"] = host
+    history = CATALOG["chainguard/python"]["latest"]
+    text = (f"FROM {host}/chainguard/python:latest AS app\n"
+            f"FROM {host}/chainguard/python:3.12 AS other_tag\n"
+            f"FROM {host}/chainguard/go:1.22\n")
+    path = tmp_path / "Dockerfile"
+    path.write_text(text)
+    result = plugin_pin("--image", "python:latest", "--previous", cwd=tmp_path)
+    status(result, 0)
+    previous = f"{host}/chainguard/python:latest@{history[-2][1]}"
+    assert path.read_text() == text.replace(f"{host}/chainguard/python:latest", previous)
+    assert result.stdout.splitlines() == [
+        f"Dockerfile:1: {host}/chainguard/python:latest -> {previous}"]
+    assert summary(result).startswith("1 file scanned, 1 reference pinned, 0 updated, ")
+
+    older = history[-5][1]
+    result = plugin_pin("--image", "python:latest", "--digest", older[7:19], "--update",
+                        cwd=tmp_path)
+    status(result, 0)
+    assert path.read_text() == text.replace(f"{host}/chainguard/python:latest",
+                                            f"{host}/chainguard/python:latest@{older}")
+    assert summary(result).startswith("1 file scanned, 0 references pinned, 1 updated")
+
+    usage = plugin_pin("--previous", cwd=tmp_path)
+    status(usage, 2)
+    assert "exactly one --image IMAGE:TAG" in usage.stderr and usage.stdout == ""
+
+
+def test_rollback_of_a_pin_a_bot_made(catalog: Front, pin: Pin, tmp_path: Path) -> None:
+    """A bot pinned the newest (broken) build. Selecting the previous one says the file is
+    pinned to another build and changes nothing; --check fails; --update moves it; then
+    --check with the same selector passes, and without one too."""
+    host = catalog.host
+    history = CATALOG["chainguard/python"]["latest"]
+    broken, good = history[-1][1], history[-2][1]
+    compose = tmp_path / "compose.yaml"
+    text = f"services:\n  app:\n    image: {host}/chainguard/python:latest@{broken}\n"
+    compose.write_text(text)
+    image = f"{host}/chainguard/python:latest"
+    select = ("--image", image, "--previous")
+
+    left = pin(*select, cwd=tmp_path)
+    status(left, 0)
+    assert compose.read_text() == text and left.stdout == ""
+    assert summary(left) == ("1 file scanned, 0 references pinned, 0 updated, 0 already "
+                             "pinned, 1 pinned to other builds, 0 skipped")
+    assert left.stderr.splitlines()[-1] == ("  1 reference pinned to other builds than the "
+                                            "selected one: --update moves it")
+
+    check = pin("--check", *select, cwd=tmp_path)
+    status(check, 1)
+    assert check.stdout.splitlines() == [f"compose.yaml:3: {image}@{broken} -> {image}@{good}"]
+
+    moved = pin("--update", *select, cwd=tmp_path)
+    status(moved, 0)
+    assert compose.read_text() == text.replace(broken, good)
+    assert moved.stdout.splitlines() == [f"compose.yaml:3: {image}@{broken} -> {image}@{good}"]
+    status(pin("--check", *select, cwd=tmp_path), 0)
+    status(pin("--check", cwd=tmp_path), 0)  # no selector: pinned is pinned
+    status(pin("--check", "--update", cwd=tmp_path), 1)  # but not to the newest build
+
+
+@pytest.mark.parametrize("args", [("--check",), ()])
+def test_check_with_no_file_found_fails(catalog: Front, plugin_pin: Pin, tmp_path: Path,
+                                        args: tuple[str, ...]) -> None:
+    (tmp_path / "README.md").write_text("FROM python\n")
+    (tmp_path / "src").mkdir()
+    result = plugin_pin(*args, cwd=tmp_path)
+    status(result, 1)
+    assert result.stdout == ""
+    assert result.stderr.startswith("docker cghistory: no Dockerfile or compose file found in . ")
+    assert len(result.stderr.splitlines()) == 1
+    assert catalog.requests == []  # nothing to ask the registry
+
+
+def test_variable_defaults_are_pinned_and_strict_fails_on_the_rest(
+    catalog: Front, pin: Pin, tmp_path: Path
+) -> None:
+    host = catalog.host
+    files = {
+        "compose.yaml": (
+            "services:\n"
+            "  app:\n"
+            "    image: ${APP_IMAGE:-<H>/chainguard/python:latest}\n"
+            "  cache:\n"
+            "    image: \"${CACHE_IMAGE-<H>/chainguard/redis}\"\n"
+            "  custom:\n"
+            "    image: ${CUSTOM_IMAGE}\n",
+            "services:\n"
+            "  app:\n"
+            "    image: ${APP_IMAGE:-<H>/chainguard/python:latest<@chainguard/python:latest>}\n"
+            "  cache:\n"
+            "    image: \"${CACHE_IMAGE-<H>/chainguard/redis:latest<@chainguard/redis:latest>}\"\n"
+            "  custom:\n"
+            "    image: ${CUSTOM_IMAGE}\n",
+        ),
+        "Dockerfile-prod": ("ARG BASE\nFROM $BASE\n", None),
+    }
+    tree = write_tree(tmp_path, files, host)
+    status(pin("--check", cwd=tmp_path), 1)
+    pinned = pin(cwd=tmp_path)
+    status(pinned, 0)
+    assert tree.read() == tree.after
+    assert summary(pinned) == ("2 files scanned, 2 references pinned, 0 updated, 0 already "
+                               "pinned, 2 skipped")
+    skipped = sorted(x.strip() for x in pinned.stderr.splitlines()[1:])
+    assert skipped == [
+        "skipped Dockerfile-prod:2: $BASE: build argument BASE has no default value",
+        "skipped compose.yaml:7: ${CUSTOM_IMAGE}: uses variable interpolation: no default "
+        "value to pin (write ${VAR:-IMAGE})",
+    ]
+    status(pin("--check", cwd=tmp_path), 0)
+    strict = pin("--check", "--strict", cwd=tmp_path)
+    status(strict, 1)
+    assert error_lines(strict) == ["error: --strict: 2 skipped (listed above): a reference "
+                                   "that cannot be pinned cannot be checked"]
+    # docker compose reads the default we wrote: the pinned reference, variable kept.
+    config = yaml.safe_load((tmp_path / "compose.yaml").read_text())
+    assert config["services"]["app"]["image"].startswith("${APP_IMAGE:-")
+
+
+def test_format_json_for_ci(catalog: Front, plugin_pin: Pin, tmp_path: Path) -> None:
+    host = catalog.host
+    history = CATALOG["chainguard/python"]["latest"]
+    (tmp_path / "Dockerfile").write_text(
+        f"FROM {host}/chainguard/python:latest@{history[-1][1]}\n"
+        f"FROM {host}/chainguard/go:1.22\n"
+        f"FROM {host}/chainguard/nothing-here:1\n")
+    result = plugin_pin("--check", "--format", "json", "--cooldown", "2d", cwd=tmp_path)
+    status(result, 1)
+    objects = [json.loads(line) for line in result.stdout.splitlines()]
+    go = CATALOG["chainguard/go"]["1.22"]
+    then = [d for ts, d in history if parse_timestamp(ts) <= NOW - 2 * DAY][-1]
+    go_then = [d for ts, d in go if parse_timestamp(ts) <= NOW - 2 * DAY][-1]
+    assert [{k: o[k] for k in ("File", "Line", "Status", "New")} for o in objects] == [
+        {"File": "Dockerfile", "Line": 1, "Status": "other-build",
+         "New": f"{host}/chainguard/python:latest@{then}"},
+        {"File": "Dockerfile", "Line": 2, "Status": "pinned",
+         "New": f"{host}/chainguard/go:1.22@{go_then}"},
+        {"File": "Dockerfile", "Line": 3, "Status": "failed", "New": None},
+    ]
+    assert "not found" in objects[2]["Reason"]
+    assert objects[0]["Old"] == f"{host}/chainguard/python:latest@{history[-1][1]}"

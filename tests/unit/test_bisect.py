@@ -544,7 +544,7 @@ def test_text_result() -> None:
         f"last good build: cgr.example/acme/app@{digest(5)} (2024-06-25T09:30:00.000Z)\n"
         f"FROM cgr.example/acme/app:1.2@{digest(5)}\n"
         f"tested: {bisection.tested} builds, skipped: 1\n"
-        "pin: docker cghistory pin --at 2024-06-25T09:30:00.000Z\n"
+        f"pin: docker cghistory pin --image cgr.example/acme/app:1.2 --digest {digest(5)[7:19]}\n"
     )
 
 
@@ -569,7 +569,8 @@ def test_json_result() -> None:
                                    "Reference": f"cgr.example/acme/app@{digest(0)}",
                                    "Verdict": "good", "ExitCode": 0}
     assert {run["Verdict"] for run in document["Runs"]} == {"good", "bad", "skip"}
-    assert document["PinCommand"] == "docker-cghistory pin --at 2024-06-25T09:30:00.000Z"
+    assert document["PinCommand"] == ("docker-cghistory pin --image cgr.example/acme/app:1.2 "
+                                      f"--digest {digest(5)[7:19]}")
 
 
 def test_ambiguous_result_lists_the_candidates() -> None:

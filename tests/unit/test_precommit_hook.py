@@ -17,9 +17,12 @@ ROOT = Path(__file__).resolve().parents[2]
 HOOKS = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
 MATCHED = ("Dockerfile", "Dockerfile.dev", "app.Dockerfile", "Containerfile",
            "compose.yaml", "docker-compose.prod.yml", "sub/dir/Dockerfile",
-           "compose.override.yml", "docker-compose.yaml", "Containerfile.ci")
+           "compose.override.yml", "docker-compose.yaml", "Containerfile.ci",
+           "Dockerfile-prod", "api/Dockerfile_ci", "prod.Dockerfile", "dockerfile",
+           "Containerfile-arm64", "app.containerfile", "DOCKERFILE.DEV")
 NOT_MATCHED = ("README.md", "mycompose.yaml", "xDockerfile", "docs/Dockerfiles.txt",
-               "compose.json")
+               "compose.json", "Compose.yaml", "DOCKER-COMPOSE.YML", "Dockerfile/notes.md",
+               "Containerfiles", "prod-Dockerfile.txt")
 
 
 def test_pre_commit_hook_definition() -> None:

@@ -110,10 +110,16 @@ def test_a_symlinked_secret_never_reaches_the_output(
     )
     (tree / "Containerfile").symlink_to(credentials)
     code, out, err = run_pin(capsys, "--check", *(["Containerfile"] if how == "explicit" else []))
-    assert code != 0 if how == "explicit" else code == 0
+    # Explicit: a usage error naming it. Walked: not followed, so no file was found at all.
+    assert code == (2 if how == "explicit" else 1)
     for text in (out, err):
-        assert SECRET_ID not in text and "wJalr" not in text and "default" not in text
-    assert "Containerfile" in err and len(err.strip().splitlines()) <= 2
+        assert SECRET_ID not in text and "wJalr" not in text and "[default]" not in text
+    assert len(err.strip().splitlines()) == 1
+    if how == "explicit":
+        assert "Containerfile: a symlink to a file outside its folder" in err
+    else:
+        assert "no Dockerfile or compose file found in ." in err
+        assert "1 symlink to files outside the tree not followed" in err
 
 
 def test_a_secret_inside_the_tree_is_not_quoted_either(
