@@ -17,7 +17,6 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import re
 import threading
@@ -248,11 +247,12 @@ class RegistryClient:
     def _start_pings(self, connections: int) -> None:
         if connections <= 0:
             return
-        session = self.transport.session()
-
         def ping() -> None:
-            with contextlib.suppress(Exception):  # a failed ping only means no head start
-                session.get(self.base + "/v2/", timeout=self.timeout).close()
+            try:
+                self.transport.open_spare_connection(self.base + "/v2/")
+                log.debug("prewarm: one more connection open")
+            except Exception as error:  # a failed ping only means no head start
+                log.debug(f"prewarm: {type(error).__name__}: {sanitize(error, 120)}")
 
         for _ in range(connections):
             threading.Thread(target=ping, name="prewarm", daemon=True).start()

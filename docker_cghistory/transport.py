@@ -174,6 +174,35 @@ def _adapter(**options: Any) -> Any:
                     conn.ca_certs = None
                     conn.ca_cert_dir = None
 
+            def open_spare(self, request: Any) -> None:
+                """One more kept-alive connection in the pool ``send`` would use, opened with
+                ``request`` (the ping), without borrowing an idle connection: the request the
+                command is about to send keeps the warm one it would have taken."""
+                route = proxy.select(request.url or "")
+                scheme = urlsplit(request.url or "").scheme.lower()
+                pool = self.get_connection_with_tls_context(
+                    request, True, proxies={scheme: route.url} if route else {}, cert=None)
+                self.cert_verify(pool, request.url, True, None)
+                connection = pool._new_conn()  # urllib3: a fresh connection, not an idle one
+                try:
+                    connection.request(request.method, request.path_url,
+                                       headers=dict(request.headers))
+                    connection.getresponse().read()
+                except BaseException:
+                    connection.close()
+                    raise
+                # The pool holds one slot per connection it may keep, a ``None`` until it is
+                # used. Ours was made without taking a slot: fill an empty one, or close it.
+                slots = pool.pool
+                with slots.mutex:
+                    adopted = None in slots.queue
+                    if adopted:
+                        slots.queue.remove(None)
+                        slots.queue.append(connection)
+                        slots.not_empty.notify()
+                if not adopted:
+                    connection.close()
+
             def proxy_manager_for(self, proxy_url: str, **proxy_kwargs: Any) -> Any:
                 if proxy_url not in self.proxy_manager and proxy_url.lower().startswith(
                         "https://"):
@@ -264,6 +293,21 @@ class Transport:
                 session.auth = _no_auth
                 self._session = session
             return self._session
+
+    def open_spare_connection(self, url: str) -> None:
+        """Open one more connection to ``url``'s host ahead of need, with a ``GET url`` on it.
+
+        For parallel reads about to start: each then finds a connection that has done its TCP
+        and TLS handshakes. A failure means only that there is no head start.
+        """
+        import requests
+
+        session = self.session()
+        adapter = session.get_adapter(url)
+        if not hasattr(adapter, "open_spare"):  # another adapter (a test's): a plain request
+            session.get(url, timeout=self.timeout).close()
+            return
+        adapter.open_spare(session.prepare_request(requests.Request("GET", url)))
 
     def close(self) -> None:
         if self._session is not None:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from docker_cghistory import log, registry
+from docker_cghistory import log, registry, transport
 from docker_cghistory.credentials import Credential
 from docker_cghistory.errors import (
     AuthError,
@@ -369,9 +369,20 @@ def test_tag_link_loop_stops(cgr: FakeCgr, requests_mock) -> None:
 # --- prewarming -------------------------------------------------------------------------------
 
 
-def test_prewarming_starts_once_the_registry_answered(cgr: FakeCgr) -> None:
+def test_prewarming_starts_once_the_registry_answered(cgr: FakeCgr, monkeypatch) -> None:
+    """Spare connections are opened only after the registry's first answer, one per window
+    expected; they never borrow the idle connection (see test_transport)."""
+    import threading
+
+    opened: list[tuple[str, int]] = []
+
+    def spare(self, url: str) -> None:
+        opened.append((url, len(cgr.mocker.request_history)))
+
+    monkeypatch.setattr(transport.Transport, "open_spare_connection", spare)
     client().history(parse_cli("python"))
-    pings = [r for r in cgr.mocker.request_history if urlsplit(r.url).path == "/v2/"]
-    assert len(pings) == registry.PREWARM_UNKNOWN
-    first = urlsplit(cgr.mocker.request_history[0].url).path
-    assert first != "/v2/"  # the first request is the real one, the pings follow its answer
+    for thread in threading.enumerate():
+        if thread.name == "prewarm":
+            thread.join(timeout=60)
+    assert [url for url, _ in opened] == ["https://cgr.dev/v2/"] * registry.PREWARM_UNKNOWN
+    assert all(answered >= 1 for _, answered in opened)  # after the first answer

@@ -482,3 +482,31 @@ def test_an_error_answer_is_kept_not_streamed(requests_mock) -> None:
     assert answer.status == 404
     assert b"BLOB_UNKNOWN" in answer.body
     assert called == []
+
+
+def test_a_spare_connection_does_not_borrow_the_idle_one() -> None:
+    """Prewarming opens connections beside the idle one: the token request that follows the
+    first answer keeps the warm connection instead of paying for a new handshake."""
+    from tests.support.front import Front
+
+    front = Front(None, {"repos": {}}).start()
+    try:
+        sender = transport.Transport(front.host, front.url, timeout=(5.0, 5.0),
+                                     policy=transport.RetryPolicy(attempts=1))
+        assert sender.send("GET", front.url + "/v2/", what="ping").status in (200, 401)
+        assert front.connection_count == 1
+        sender.open_spare_connection(front.url + "/v2/")
+        sender.open_spare_connection(front.url + "/v2/")
+        assert front.connection_count == 3
+        session = sender.session()
+        pool = session.get_adapter(front.url).get_connection_with_tls_context(
+            session.prepare_request(requests.Request("GET", front.url + "/v2/")), True,
+            proxies={}, cert=None)
+        idle = [conn for conn in pool.pool.queue if conn is not None]
+        assert len(idle) == 3  # the first one is still there, and both spares joined it
+        for _ in range(3):
+            sender.send("GET", front.url + "/v2/", what="ping")
+        assert front.connection_count == 3  # every later request found a warm connection
+        sender.close()
+    finally:
+        front.stop()
