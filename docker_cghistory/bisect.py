@@ -11,7 +11,7 @@ result. Their names are re-exported here: ``bisect`` is the one name callers imp
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .bisect_report import from_line, pin_command, render_json, render_text
@@ -33,8 +33,8 @@ from .selection import BUILD_HELP, Selector, choose, parse_build
 __all__ = [  # the search and the report are re-exported: callers import ``bisect`` alone
     "BUILD_HELP", "SKIP_CODE", "Bisection", "Candidate", "Logger", "Problem", "Result", "Run",
     "Search", "Stop", "Tester", "Undecided", "Verdict", "candidates_between", "classify",
-    "describe_status", "from_line", "locate", "max_runs", "parse_build", "pin_command",
-    "render_json", "render_text", "resolve_build",
+    "describe_status", "from_line", "group_by_image", "locate", "max_runs", "parse_build",
+    "pin_command", "render_json", "render_text", "resolve_build",
 ]
 
 
@@ -99,16 +99,48 @@ class Undecided(CghistoryError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """A build in the range, with what the messages and the command need to name it."""
+    """A build in the range, with what the messages and the command need to name it.
+
+    With ``--platform`` a candidate stands for a group: consecutive builds whose manifest for
+    that platform is one and the same (``image``). The candidate is the group's newest build
+    (what is pulled and tested, and the last good build when the group is good); ``same``
+    holds the group's older builds, oldest first, the oldest being the first bad build when
+    the group is bad.
+    """
 
     position: int  # its number in 'list' (0 = newest), so log lines match what users saw
     build: Build
     reference: Reference  # the tag, for the FROM line
+    image: str | None = None  # the platform manifest's digest, with --platform
+    same: tuple[Candidate, ...] = ()
 
     @property
     def pinned(self) -> str:
-        """``HOST/REPO@DIGEST``: what ``{}`` becomes, unambiguous whatever the tag does next."""
+        """``HOST/REPO@DIGEST``: the build, unambiguous whatever the tag does next."""
         return f"{self.reference.name}@{self.build.digest}"
+
+    @property
+    def target(self) -> str:
+        """What is pulled and what ``{}`` becomes: the build, or with ``--platform`` its
+        platform manifest (``HOST/REPO@sha256:…`` of one image), which ``docker run`` runs
+        as it is, whatever the engine's own platform and image store."""
+        return f"{self.reference.name}@{self.image}" if self.image else self.pinned
+
+    @property
+    def key(self) -> str:
+        """What a verdict is about: the image tested (a manifest that comes back later gets
+        the verdict it had without running again)."""
+        return self.image or self.build.digest
+
+    @property
+    def group(self) -> tuple[Candidate, ...]:
+        """Every build of the group, oldest first (itself alone without ``--platform``)."""
+        return (*self.same, self)
+
+    @property
+    def first(self) -> Candidate:
+        """The oldest build of the group: the first bad build when the group is bad."""
+        return self.same[0] if self.same else self
 
     @property
     def updated(self) -> str:
@@ -118,9 +150,13 @@ class Candidate:
         return f"#{self.position} sha256:{self.build.short} ({self.updated})"
 
     def as_json(self) -> dict[str, object]:
-        """The build as ``list --format json`` shows it (docker's PascalCase keys)."""
-        return {"Index": self.position, "Updated": self.updated, "Digest": self.build.digest,
-                "Reference": self.pinned}
+        """The build as ``list --format json`` shows it (docker's PascalCase keys), with
+        ``PlatformDigest`` as ``list --platform`` shows it."""
+        document: dict[str, object] = {"Index": self.position, "Updated": self.updated,
+                                       "Digest": self.build.digest, "Reference": self.pinned}
+        if self.image is not None:
+            document["PlatformDigest"] = self.image
+        return document
 
 
 @dataclass(frozen=True)
@@ -141,6 +177,31 @@ def candidates_between(reference: Reference, builds: Sequence[Build], good: int,
     """The builds from ``good`` to ``bad`` (listing positions, newest first) in time order."""
     return [Candidate(position, builds[position], reference)
             for position in range(good, bad - 1, -1)]
+
+
+def group_by_image(candidates: Sequence[Candidate],
+                   images: Sequence[str | None]) -> tuple[list[Candidate], list[Candidate]]:
+    """Consecutive builds (time order) with the same platform manifest become one candidate.
+
+    ``images`` holds each build's manifest digest for the platform, ``None`` for a build
+    without one. Such a build cannot run the platform's image: it is left out of the search
+    (returned second, for the report) and, as a build in between, it ends a group, as a
+    different manifest would: the listing's SAME column never joins across it either. A
+    manifest that comes back after a different one is a group of its own.
+    """
+    groups: list[list[Candidate]] = []
+    missing: list[Candidate] = []
+    previous: str | None = None
+    for candidate, image in zip(candidates, images, strict=True):
+        if image is None:
+            missing.append(candidate)
+        elif image == previous and groups:
+            groups[-1].append(replace(candidate, image=image))
+        else:
+            groups.append([replace(candidate, image=image)])
+        previous = image
+    out = [replace(group[-1], same=tuple(group[:-1])) for group in groups]
+    return out, missing
 
 
 # --- the loop ------------------------------------------------------------------------------
@@ -170,15 +231,15 @@ class Bisection:
         if index is None:
             return False
         candidate = self.candidates[index]
-        known = next((run for run in self.runs
-                      if run.candidate.build.digest == candidate.build.digest), None)
+        known = next((run for run in self.runs if run.candidate.key == candidate.key), None)
         if known is not None:
             self.runs.append(Run(candidate, known.verdict, None))
             self.search.record(index, known.verdict)
+            same = "image" if candidate.image else "digest"
             log(f"testing {candidate.describe()}: {known.verdict.value} "
-                f"(same digest as {known.candidate.describe()})")
+                f"(same {same} as {known.candidate.describe()})")
             return True
-        log(f"pulling {candidate.describe()}: {self._progress()}")
+        log(f"pulling {candidate.describe()}{self._shared(candidate)}: {self._progress()}")
         try:
             returncode = test(candidate)
         except CghistoryError as error:
@@ -196,6 +257,12 @@ class Bisection:
         log(f"testing {candidate.describe()}: {verdict.value}"
             + (f" (exit {returncode})" if returncode not in (0,) else ""))
         return True
+
+    def _shared(self, candidate: Candidate) -> str:
+        """`` [the platform image of #6, #5 too]``: the other builds a run decides for."""
+        if not candidate.same:
+            return ""
+        return f" [same image as {', '.join(f'#{c.position}' for c in candidate.same)}]"
 
     def _progress(self) -> str:
         search = self.search
@@ -234,7 +301,8 @@ class Bisection:
         problem = self.search.problem
         if problem is None:
             return
-        first, last = self.candidates[0], self.candidates[-1]
+        # The builds the user named: the oldest of the first group, the newest of the last.
+        first, last = self.candidates[0].first, self.candidates[-1]
         run = self.runs[-1]
         status = "" if run.returncode is None else f" (the command exited {run.returncode})"
         if problem is Problem.GOOD_IS_BAD:

@@ -102,13 +102,20 @@ def test_finds_the_first_bad_build_through_the_docker_cli(
     history = tags["latest"]
     bad_time, bad_digest = shown(history[7][0]), history[7][1]
     good_time, good_digest = shown(history[6][0]), history[6][1]
-    assert result.stdout.splitlines() == [
+    assert result.stdout.splitlines()[:5] == [
         f"first bad build: {pinned(front, bad_digest)} ({bad_time})",
         f"last good build: {pinned(front, good_digest)} ({good_time})",
         f"FROM {image(front)}@{good_digest}",
         result.stdout.splitlines()[3],
         f"pin: docker cghistory pin --image {image(front)} --digest {good_digest[7:19]}",
     ]
+    # Then what changed between them, as diff shows it for the engine's platform.
+    assert result.stdout.splitlines()[5:7] == ["", "What changed (last good → first bad):"]
+    header = f"{image(front)}  linux/"
+    assert result.stdout.splitlines()[7].startswith(header), result.stdout
+    # These builds hold no package database: said in one line, config and size still shown.
+    assert f"no package data for the old build #5 {good_digest[7:19]} (" in result.stdout
+    assert result.stdout.splitlines()[-2:][0] == "Size"
     runs = verdict_lines(result.stderr)
     assert 2 < len(runs) <= math.ceil(math.log2(12)) + 2
     assert result.stdout.splitlines()[3] == f"tested: {len(runs)} builds, skipped: 0"
@@ -140,6 +147,11 @@ def test_json_counts_and_keep(
     assert document["PinCommand"] == (f"docker-cghistory pin --image {image(front)} "
                                       f"--digest {history[6][1][7:19]}")
     assert document["Candidates"] == [document["FirstBad"]]
+    # What changed: no package data in these builds, so Changes is unknown (null), not empty.
+    assert document["Changes"] is None
+    assert document["Diff"]["Source"] == {"Old": "none", "New": "none"}
+    assert (document["Diff"]["Old"]["Digest"], document["Diff"]["New"]["Digest"]) == (
+        history[6][1], history[7][1])
     assert document["Skipped"] == 0
     assert document["Tested"] == len(document["Runs"]) <= math.ceil(math.log2(9)) + 2
     assert [run["Digest"] for run in document["Runs"][:2]] == [good_digest, history[10][1]]

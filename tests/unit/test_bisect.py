@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from docker_cghistory import diffreport
 from docker_cghistory.bisect import (
     BUILD_HELP,
     Bisection,
@@ -29,12 +30,21 @@ from docker_cghistory.bisect import (
     candidates_between,
     classify,
     describe_status,
+    group_by_image,
     locate,
     max_runs,
     parse_build,
     render_json,
     render_text,
     resolve_build,
+)
+from docker_cghistory.changes import (
+    ConfigChange,
+    ImageSize,
+    PackageChange,
+    PackageChanges,
+    PackageVersion,
+    to_json,
 )
 from docker_cghistory.commands import bisect as command
 from docker_cghistory.errors import (
@@ -46,6 +56,7 @@ from docker_cghistory.errors import (
     UsageError,
 )
 from docker_cghistory.history import Build
+from docker_cghistory.platforms import parse_platform
 from docker_cghistory.reference import Reference
 from docker_cghistory.testcommand import CannotRun, run_command, substitute
 from docker_cghistory.timespec import Moment
@@ -553,7 +564,8 @@ def test_json_result() -> None:
     result = bisection.drive(recording(broken_from(6, frozenset({4})))[0], lambda _: None)
     document = json.loads(render_json(bisection, result, "docker-cghistory"))
     assert list(document) == ["FirstBad", "LastGood", "FromLine", "Candidates", "Tested",
-                              "Skipped", "Runs", "PinCommand"]
+                              "Skipped", "Runs", "PinCommand", "Changes", "Diff"]
+    assert document["Changes"] is None and document["Diff"] is None  # none was given
     good = {"Index": 4, "Updated": "2024-06-25T09:30:00.000Z", "Digest": digest(5),
             "Reference": f"cgr.example/acme/app@{digest(5)}"}
     assert document["FirstBad"] == {"Index": 3, "Updated": "2024-06-26T09:30:00.000Z",
@@ -640,10 +652,23 @@ def args(**overrides: object) -> SimpleNamespace:
     return SimpleNamespace(**{**values, **overrides})
 
 
+diffs_asked: list[tuple[str, str, str]] = []  # (last good, first bad, platform) per diff asked
+
+
+def fake_what_changed(client: object, reference: Reference, last_good: Candidate,
+                      first_bad: Candidate, platform: object, streams: object) -> str:
+    diffs_asked.append((last_good.build.digest, first_bad.build.digest, str(platform)))
+    return "no registry in this test"
+
+
 @pytest.fixture
 def fake_images(monkeypatch: pytest.MonkeyPatch) -> type[FakeImages]:
     FakeImages.instances = []
+    diffs_asked.clear()
     monkeypatch.setattr(command, "ImageKeeper", FakeImages)
+    monkeypatch.setattr(command, "what_changed", fake_what_changed)
+    monkeypatch.setattr(command.hostplatform, "in_background",
+                        lambda: lambda: parse_platform("linux/riscv64"))
     return FakeImages
 
 
@@ -652,6 +677,11 @@ def test_run_prints_only_the_result_on_stdout(fake_images: type[FakeImages]) -> 
     assert command.run(args(), FakeContext(), captured) == 0
     assert captured.out.splitlines()[0] == (
         f"first bad build: cgr.example/acme/app@{digest(6)} (2024-06-26T09:30:00.000Z)")
+    # What changed, for the default platform, between last good and first bad; a diff that
+    # cannot be read is one line and leaves the result and the exit status alone.
+    assert diffs_asked == [(digest(5), digest(6), "linux/riscv64")]
+    assert captured.out.splitlines()[-1] == (
+        "What changed: could not be read: no registry in this test")
     assert "bisect: testing #9" in captured.err
     images = fake_images.instances[0]
     assert images.cleaned and len(images.pulls) <= max_runs(10)
@@ -662,6 +692,8 @@ def test_run_json_and_keep(fake_images: type[FakeImages]) -> None:
     assert command.run(args(format="json", keep=True), FakeContext(), captured) == 0
     document = json.loads(captured.out)
     assert document["FirstBad"]["Digest"] == digest(6)
+    assert document["Changes"] is None and document["Diff"] is None
+    assert "bisect: what changed could not be read: no registry in this test\n" in captured.err
     images = fake_images.instances[0]
     assert images.closed and not images.cleaned
 
@@ -759,3 +791,210 @@ def test_run_sends_the_test_commands_output_to_the_given_stderr(
     assert captured.out.startswith("first bad build: ") and "out cgr" not in captured.out
     assert f"out cgr.example/acme/app@{digest(9)}" in captured.err
     assert f"err cgr.example/acme/app@{digest(9)}" in captured.err
+
+
+# --- --platform: one candidate per distinct image ------------------------------------------
+
+AMD64 = parse_platform("linux/amd64")
+
+
+def image(n: int) -> str:
+    return "sha256:" + (f"{n:02x}" + "cd") * 16
+
+
+def grouped(images: list[int | None], good: int = 9,
+            bad: int = 0) -> tuple[list[Candidate], list[Candidate]]:
+    """HISTORY's range grouped by ``images`` (one per build, oldest first; None: missing)."""
+    range_ = candidates_between(REF, HISTORY, good, bad)
+    return group_by_image(range_, [image(n) if n is not None else None for n in images])
+
+
+def positions(candidates: list[Candidate]) -> list[list[int]]:
+    return [[c.position for c in candidate.group] for candidate in candidates]
+
+
+def test_consecutive_builds_with_one_image_are_one_candidate() -> None:
+    groups, missing = grouped([1, 1, 1, 2, 3, 3, 4, 4, 4, 4])
+    assert positions(groups) == [[9, 8, 7], [6], [5, 4], [3, 2, 1, 0]]
+    assert missing == []
+    # The candidate is the newest build of its group (the last good one when good); its
+    # oldest is the first bad one when bad. Every member carries the image.
+    assert [c.position for c in groups] == [7, 6, 4, 0]
+    assert [c.first.position for c in groups] == [9, 6, 5, 3]
+    assert [c.image for c in groups] == [image(1), image(2), image(3), image(4)]
+    assert all(m.image == c.image for c in groups for m in c.group)
+
+
+def test_an_image_that_comes_back_is_a_group_of_its_own() -> None:
+    groups, _ = grouped([1, 1, 2, 1, 1, 3, 3, 3, 3, 3])
+    assert positions(groups) == [[9, 8], [7], [6, 5], [4, 3, 2, 1, 0]]
+    assert [c.image for c in groups] == [image(1), image(2), image(1), image(3)]
+
+
+def test_builds_without_the_platform_are_left_out_and_end_a_group() -> None:
+    groups, missing = grouped([1, 1, None, 1, 2, None, None, 2, 3, 3])
+    assert [c.position for c in missing] == [7, 4, 3]
+    assert positions(groups) == [[9, 8], [6], [5], [2], [1, 0]]
+
+
+def test_the_search_runs_over_distinct_images_and_reuses_a_returning_one() -> None:
+    # 10 builds, 4 images, image 1 back in the middle: bad from image 3 on.
+    groups, _ = grouped([1, 1, 2, 2, 1, 1, 3, 3, 4, 4])
+    bisection = Bisection(groups)
+    pulled: list[str] = []
+
+    def test(candidate: Candidate) -> int:
+        pulled.append(candidate.target)
+        return 1 if candidate.image in (image(3), image(4)) else 0
+
+    lines: list[str] = []
+    result = bisection.drive(test, lines.append)
+    first_bad, last_good = groups[result.first_bad], groups[result.last_good]
+    assert [c.position for c in first_bad.group] == [3, 2]
+    assert first_bad.first.position == 3 and last_good.position == 4  # newest of its group
+    assert len(pulled) == len(set(pulled)) <= max_runs(5)
+    assert all(target.startswith("cgr.example/acme/app@sha256:") and target[-64:] in
+               {image(n)[7:] for n in range(1, 5)} for target in pulled)
+    reused = [run for run in bisection.runs if run.returncode is None]
+    assert all(run.candidate.image == image(1) for run in reused)
+    assert all("[same image as #" in line for line in lines
+               if line.startswith(("pulling #6", "pulling #2")))
+
+
+def test_text_and_json_name_every_build_of_the_first_bad_image() -> None:
+    groups, missing = grouped([1, 1, 2, None, 3, 3, 3, 4, 4, 4])
+    bisection = Bisection(groups)
+    result = bisection.drive(lambda c: 1 if c.image in (image(3), image(4)) else 0,
+                             lambda _: None)
+    text = render_text(bisection, result, "docker cghistory", platform="linux/amd64",
+                       missing=missing, changes="registry down")
+    name = "cgr.example/acme/app"
+    times = {b.digest: b.timestamp for b in HISTORY}
+    assert text.splitlines()[:6] == [
+        f"first bad build: {name}@{digest(4)} ({times[digest(4)]})",
+        f"same image: {name}@{digest(5)} ({times[digest(5)]})",
+        f"same image: {name}@{digest(6)} ({times[digest(6)]})",
+        f"no linux/amd64 image: {name}@{digest(3)} ({times[digest(3)]})",
+        f"last good build: {name}@{digest(2)} ({times[digest(2)]})",
+        f"FROM {name}:1.2@{digest(2)}",
+    ]
+    assert text.splitlines()[-1] == "What changed: could not be read: registry down"
+    document = json.loads(render_json(bisection, result, "p", platform="linux/amd64",
+                                      missing=missing, changes="registry down"))
+    assert document["Platform"] == "linux/amd64"
+    assert document["FirstBad"]["Digest"] == digest(4)
+    assert document["FirstBad"]["PlatformDigest"] == image(3)
+    assert [(b["Digest"], b["PlatformDigest"]) for b in document["SameImage"]] == [
+        (digest(5), image(3)), (digest(6), image(3))]
+    assert [b["Digest"] for b in document["NoImage"]] == [digest(3)]
+    assert document["LastGood"]["Digest"] == digest(2)
+    assert document["Changes"] is None and document["Diff"] is None
+
+
+def report(old_source: str = "sbom", identical: bool = False) -> diffreport.DiffReport:
+    packages = PackageChanges(added=(PackageVersion("libexpat1", "2.6.2-r0"),),
+                              changed=(PackageChange("openssl", "3.3.0-r0", "3.3.1-r0"),))
+    return diffreport.DiffReport(
+        "cgr.example/acme/app:1.2", "linux/amd64",
+        diffreport.Side(4, digest(5), image(5), "2024-06-25T09:30:00.000Z", old_source,
+                        ImageSize(1000, 3)),
+        diffreport.Side(3, digest(6), image(6), "2024-06-26T09:30:00.000Z", "sbom",
+                        ImageSize(1500, 3)),
+        PackageChanges() if identical else packages,
+        () if identical else (ConfigChange("User", "65532", "0"),), identical=identical)
+
+
+def test_what_changed_is_diffs_report_after_the_result() -> None:
+    bisection = bisection_for()
+    result = bisection.drive(recording(broken_from(6))[0], lambda _: None)
+    plain = render_text(bisection, result, "docker cghistory")
+    text = render_text(bisection, result, "docker cghistory", changes=report())
+    assert text.startswith(plain)
+    assert text[len(plain):] == ("\nWhat changed (last good → first bad):\n"
+                                 + diffreport.render_text(report()))
+    document = json.loads(render_json(bisection, result, "p", changes=report()))
+    assert document["Changes"] == to_json(report().packages)
+    assert document["Diff"] == json.loads(diffreport.render_json(report()))
+    assert "SameImage" not in document and "Platform" not in document
+    # Without package data on a side the package changes are unknown, not empty.
+    unknown = json.loads(render_json(bisection, result, "p", changes=report("none")))
+    assert unknown["Changes"] is None and unknown["Diff"]["Source"]["Old"] == "none"
+    same = json.loads(render_json(bisection, result, "p", changes=report(identical=True)))
+    assert same["Changes"] == {"Added": [], "Removed": [], "Changed": []}
+
+
+class PlatformIndexes:
+    """``buildindex.read_platforms`` for HISTORY: each build's amd64 image from ``images``
+    (oldest first; None: the build has only linux/arm64)."""
+
+    def __init__(self, images: list[int | None]) -> None:
+        self.images = images
+        self.asked: list[list[str]] = []
+
+    def __call__(self, content: object, digests: list[str], **_: object) -> dict[str, object]:
+        from docker_cghistory.buildindex import BuildPlatforms
+
+        self.asked.append(list(digests))
+        arm = parse_platform("linux/arm64")
+        out: dict[str, object] = {}
+        for d in digests:
+            n = self.images[int(d[7:9], 16)]
+            found = {arm: image(99)} | ({AMD64: image(n)} if n is not None else {})
+            out[d] = BuildPlatforms(found)
+        return out
+
+
+@pytest.fixture
+def indexes(monkeypatch: pytest.MonkeyPatch) -> Callable[[list[int | None]], PlatformIndexes]:
+    from docker_cghistory import buildindex
+
+    def install(images: list[int | None]) -> PlatformIndexes:
+        fake = PlatformIndexes(images)
+        monkeypatch.setattr(buildindex, "read_platforms", fake)
+        return fake
+
+    return install
+
+
+BAD_FROM_IMAGE_3 = ('case "$CGHISTORY_IMAGE" in *@' + image(3) + '|*@' + image(4)
+                    + ') exit 1;; esac')
+
+
+def test_run_with_platform_pulls_and_runs_each_distinct_image_once(
+        fake_images: type[FakeImages], indexes: Callable[..., PlatformIndexes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from docker_cghistory import content
+
+    monkeypatch.setattr(content, "Content", lambda client, repository: None)
+    fake = indexes([1, 1, 2, 2, 2, 3, 3, 4, 4, 4])
+    captured = Captured()
+    code = command.run(args(platform="linux/amd64", format="json",
+                            command=["sh", "-c", BAD_FROM_IMAGE_3, "{}"]),
+                       FakeContext(), captured)
+    assert code == 0
+    assert fake.asked == [[digest(n) for n in range(10)]]  # every index once, in one call
+    document = json.loads(captured.out)
+    assert document["FirstBad"]["Digest"] == digest(5)
+    assert [b["Digest"] for b in document["SameImage"]] == [digest(6)]
+    assert document["LastGood"]["Digest"] == digest(4)  # the newest build of image 2
+    assert len(document["Runs"]) <= max_runs(4)
+    # The images were asked for the platform; what changed is for that platform too.
+    assert diffs_asked == [(digest(4), digest(5), "linux/amd64")]
+    assert "10 builds from #9 " in captured.err
+    assert "4 distinct linux/amd64 images" in captured.err
+
+
+def test_run_with_platform_refuses_a_bound_without_it(
+        fake_images: type[FakeImages], indexes: Callable[..., PlatformIndexes],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from docker_cghistory import content
+
+    monkeypatch.setattr(content, "Content", lambda client, repository: None)
+    indexes([None, 1, 1, 2, 2, 2, 3, 3, 4, 4])
+    with pytest.raises(UsageError, match=r"^--good #9 sha256:00ab.* has no linux/amd64 image "
+                                         r"\(it has linux/arm64\): give another --good$"):
+        command.run(args(platform="linux/amd64"), FakeContext(), Captured())
+    indexes([1] * 10)
+    with pytest.raises(UsageError, match="same linux/amd64 image"):
+        command.run(args(platform="linux/amd64"), FakeContext(), Captured())
+    assert not any(images.pulls for images in fake_images.instances)
