@@ -16,18 +16,24 @@ The rule, in one place:
   reported (``other-build``) without it. With neither, ``pin --check`` passes any pinned
   reference (a pin is a choice; ``--check --update`` asks for the newest build);
 - a digest-only pin (``name@sha256:…``) names no tag, so no build can be wanted for it: left
-  alone, and reported as skipped when a build was selected or ``--update`` given.
+  alone, and reported as skipped when a build was selected or ``--update`` given;
+- with ``--platform`` (``Options.platforms``), a reference pinned to another build than the
+  wanted one moves (or is reported) only when the two builds' manifests differ for at least
+  one named platform, or one of the builds lacks it; otherwise it is
+  ``unchanged-for-platform``. What is written is still the index digest, which works on
+  every platform.
 """
 
 from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .errors import InvalidReference, UsageError, escape_controls, sanitize
+from .platforms import Platform
 from .reference import DOCKER_HUB, Reference, parse_docker
 from .rewrite import Site, Skip, pinned_text
 
@@ -35,6 +41,7 @@ PINNED = "pinned"
 UPDATED = "updated"
 ALREADY = "already-pinned"
 OTHER = "other-build"
+UNCHANGED = "unchanged-for-platform"
 SKIPPED = "skipped"
 FAILED = "failed"
 # What each status means, for --help and the README (the order is the order of the summary).
@@ -43,6 +50,8 @@ STATUSES = (
     (UPDATED, "had another build's digest; moved by --update (or would be)"),
     (ALREADY, "already pinned to the wanted build, or pinned and no build was asked for"),
     (OTHER, "pinned to another build than the selected one; left, --update moves it"),
+    (UNCHANGED, "pinned to another build, but its image for every --platform is the selected "
+     "build's; left (Reason names the platforms)"),
     (SKIPPED, "cannot be pinned or checked (a variable without default, ...): Reason says why"),
     (FAILED, "the build could not be resolved or the file could not be written"),
 )
@@ -50,6 +59,7 @@ STATUSES = (
 VIOLATIONS = frozenset({PINNED, UPDATED, OTHER})
 
 Key = tuple[str, str, str]  # (registry, repository, tag)
+BuildKey = tuple[str, str, str]  # (registry, repository, digest)
 
 _DIGEST_ONLY_UPDATE = ("a digest-only pin names no tag to update from; write NAME:TAG@DIGEST "
                        "to let --update move it")
@@ -78,6 +88,45 @@ class Options:
     check: bool = False
     digest_only: bool = False
     selected: bool = False
+    platforms: tuple[Platform, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuildPlatforms:
+    """One build's manifest digest per platform, or why it could not be read."""
+
+    found: Mapping[Platform, str] | None = None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a pin moves for the named platforms, and the words saying why."""
+
+    moves: bool
+    reason: str
+    missing: bool = False  # a platform lacking on one side: the summary names it
+
+
+def platform_verdict(pinned: Mapping[Platform, str], wanted: Mapping[Platform, str],
+                     platforms: Sequence[Platform]) -> Verdict:
+    """Same manifest for every named platform: stays. A platform lacking on either side counts
+    as a change: the pinned build may never have worked there, or the new one no longer does."""
+    reasons: list[str] = []
+    missing = False
+    for platform in dict.fromkeys(platforms):
+        before, after = pinned.get(platform), wanted.get(platform)
+        if before is None or after is None:
+            missing = True
+            side = "pinned" if before is None else "selected"
+            both = before is None and after is None
+            reasons.append(f"neither build has {platform}" if both
+                           else f"the {side} build has no {platform}")
+        elif before != after:
+            reasons.append(f"{platform} changed")
+    if reasons:
+        return Verdict(True, "; ".join(reasons), missing)
+    return Verdict(False, "unchanged for " + ", ".join(map(str, dict.fromkeys(platforms))))
 
 
 def key_of(reference: Reference) -> Key:
@@ -149,6 +198,7 @@ class Outcome:
     status: str
     reason: str | None = None
     site: Site | None = field(default=None, compare=False)
+    missing: bool = field(default=False, compare=False)  # moved: a platform is lacking
 
     @property
     def where(self) -> str:
@@ -170,8 +220,11 @@ def needs_build(site: Site, options: Options) -> bool:
     return not site.pinned or options.update or options.selected
 
 
-def decide(site: Site, wanted: Wanted | None, options: Options) -> Outcome:
-    """The status of one reference (see the module's rule), and its new text if any."""
+def decide(site: Site, wanted: Wanted | None, options: Options,
+           builds: Mapping[BuildKey, BuildPlatforms] | None = None) -> Outcome:
+    """The status of one reference (see the module's rule), and its new text if any.
+
+    ``builds``: the platforms of the pinned and wanted builds, for ``options.platforms``."""
     base = Outcome(site.path, site.line, site.text, None, ALREADY, site=site)
     if digest_only_pin(site):
         if options.update:
@@ -189,9 +242,32 @@ def decide(site: Site, wanted: Wanted | None, options: Options) -> Outcome:
     new = pinned_text(site.text, wanted.digest, options.digest_only)
     if not site.pinned:
         return replace(base, new=new, status=PINNED)
+    reason, missing = (_OTHER_BUILD if not options.update else None), False
+    if options.platforms:
+        verdict = _verdict(site, wanted.digest, options.platforms, builds or {})
+        if isinstance(verdict, str):
+            return replace(base, status=FAILED, reason=verdict)
+        if not verdict.moves:
+            return replace(base, status=UNCHANGED, reason=verdict.reason)
+        reason = verdict.reason + ("" if options.update else "; --update moves it")
+        missing = verdict.missing
     if options.update:
-        return replace(base, new=new, status=UPDATED)
-    return replace(base, new=new, status=OTHER, reason=_OTHER_BUILD)
+        return replace(base, new=new, status=UPDATED, reason=reason, missing=missing)
+    return replace(base, new=new, status=OTHER, reason=reason, missing=missing)
+
+
+def _verdict(site: Site, wanted: str, platforms: Sequence[Platform],
+             builds: Mapping[BuildKey, BuildPlatforms]) -> Verdict | str:
+    """The platform verdict, or why the builds could not be compared (a failure)."""
+    reference = site.reference
+    sides = []
+    for digest in (reference.digest or "", wanted):
+        found = builds.get((reference.registry, reference.repository, digest))
+        if found is None or found.found is None:
+            problem = found.problem if found is not None else "not read"
+            return sanitize(f"cannot compare platforms of build {digest[:19]}…: {problem}")
+        sides.append(found.found)
+    return platform_verdict(sides[0], sides[1], platforms)
 
 
 def skipped(skip: Skip) -> Outcome:
@@ -226,6 +302,7 @@ class Report:
     outcomes: list[Outcome] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # files skipped (symlinks out of the tree)
     failures: list[str] = field(default_factory=list)
+    platforms: tuple[Platform, ...] = ()  # --platform, for the summary
 
     def count(self, status: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
@@ -256,6 +333,8 @@ def summary(report: Report, check: bool, dry_run: bool, update: bool) -> str:
         f"{_plural(report.files, 'file')} scanned, {_plural(pinned, 'reference')} {verb}, "
         f"{report.count(UPDATED)} updated, {report.count(ALREADY)} already pinned"
         + (f", {other} pinned to other builds" if other else "")
+        + (f", {report.count(UNCHANGED)} unchanged for "
+           f"{', '.join(map(str, report.platforms))}" if report.platforms else "")
         + f", {report.skipped} skipped"
         + (f", {len(report.violations())} not pinned as wanted" if check else "")
         + (f", {len(report.failures)} failed" if report.failures else "")
@@ -266,6 +345,9 @@ def summary(report: Report, check: bool, dry_run: bool, update: bool) -> str:
     if not check:  # --check lists them on stdout with the other differences
         lines += [f"  pinned to another build {outcome.where}: {outcome.old}"
                   for outcome in report.outcomes if outcome.status == OTHER]
+    lines += [f"  {'would move' if check or dry_run else 'moved'} {outcome.where}: "
+              f"{outcome.reason}" for outcome in report.outcomes
+              if outcome.missing and outcome.status in (UPDATED, OTHER)]
     lines += [f"  error: {line}" for line in report.failures]
     if other and not update:
         them = "it" if other == 1 else "them"

@@ -50,6 +50,9 @@ SETTINGS = {setting.key: setting for setting in (
     # How long the listing waits, after the history, for the engine's LOCAL marks.
     Setting("local-wait", env="CGHISTORY_LOCAL_WAIT", default="0.2"),
     Setting("images", many=True),
+    # pin --platform's default list. A list, but not ``many``: the first source that names
+    # platforms wins, so a narrower --platform replaces the configured list, never adds to it.
+    Setting("platforms", env="CGHISTORY_PLATFORMS", dest="platform"),
 )}
 LIST_SETTINGS = tuple(key for key, setting in SETTINGS.items() if setting.many)
 
@@ -180,6 +183,24 @@ class Settings:
     @property
     def images(self) -> list[str]:
         return self.get_list("images")
+
+    @property
+    def platforms(self) -> list[str]:
+        """pin's platforms, unparsed: the flags, else CGHISTORY_PLATFORMS, else the config."""
+        return self.first_list("platforms")[0]
+
+    def first_list(self, key: str) -> tuple[list[str], str]:
+        """A list whose first source wins, and that source's name (for an error about it)."""
+        setting = SETTINGS[key]
+        given = self.flags.get(setting.dest) if setting.dest else None
+        flags = split_list(given if isinstance(given, (list, tuple)) else [given] if given
+                           else [])
+        if flags:
+            return flags, f"--{setting.dest}"
+        from_env = split_list(os.environ.get(setting.env, "")) if setting.env else []
+        if from_env:
+            return from_env, str(setting.env)
+        return split_list(self.config.get(key)), f"plugins.{PLUGIN_NAME}.{key}"
 
     @property
     def local_wait(self) -> float:

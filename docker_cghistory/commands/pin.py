@@ -7,13 +7,18 @@ write each changed file atomically. ``--check`` and ``--dry-run`` stop before wr
 is written only if it is still the one read (resolving takes a while, and an edit made
 meanwhile must survive), has no other hard link and is not read-only; a file refused is left
 as it is, reported in one line, and makes the exit status non-zero.
+
+``--platform``: the pinned builds' indexes are read in the same pool, queued ahead of the
+resolutions, and each resolution reads its selected build's index right after choosing it
+(``pinbuilds``); ``pinning.decide`` compares them. ``--changes`` then compares each distinct
+move once (``diff``'s comparison) and renders it (``pinchanges``), after pin's own output.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -21,12 +26,14 @@ from .. import pinning, rewrite, selection
 from ..complete import remember_reference
 from ..context import Context
 from ..errors import CghistoryError, InvalidReference, NoHistoryAPI, UsageError, sanitize
-from ..pinning import Key, Wanted
+from ..pinning import Key, Outcome, Wanted
+from ..platforms import Platform, parse_platform
 from ..reference import Reference
 from ..selection import Selector
 from ..timespec import utcnow
 
 if TYPE_CHECKING:
+    from .. import pinbuilds
     from ..streams import Streams
 
 __all__ = ["Key", "Resolve", "Wanted", "run"]
@@ -83,14 +90,48 @@ def _resolver(context: Context, selector: Selector | None, now: datetime) -> Res
     return resolve
 
 
-def _resolve_all(keys: Iterable[Key], resolve: Resolve) -> dict[Key, Wanted]:
+def _resolve_all(keys: Iterable[Key], resolve: Resolve,
+                 early: Sequence[Callable[[], object]] = ()) -> dict[Key, Wanted]:
+    """Each key resolved once, concurrently; ``early`` jobs (reads that need no resolution)
+    are queued ahead of the resolutions in the same pool."""
     keys = sorted(set(keys))
-    if len(keys) <= 1:
+    if len(keys) + len(early) <= 1:
+        for job in early:
+            job()
         return {key: resolve(key) for key in keys}
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=min(MAX_RESOLVERS, len(keys))) as pool:
+    with ThreadPoolExecutor(max_workers=min(MAX_RESOLVERS, len(keys) + len(early))) as pool:
+        for job in early:
+            pool.submit(job)  # a job keeps its own result (and failure)
         return dict(zip(keys, pool.map(resolve, keys), strict=True))
+
+
+def _with_platforms(resolve: Resolve, reads: pinbuilds.PlatformReads,
+                    pinned: dict[Key, set[str]]) -> Resolve:
+    """Resolve, then read the selected build's platforms when a pin of that tag is at
+    another build (in this thread: the selected build is known only now)."""
+
+    def resolve_and_read(key: Key) -> Wanted:
+        result = resolve(key)
+        if result.digest and pinned.get(key, set()) - {result.digest}:
+            reads.read((key[0], key[1], result.digest))
+        return result
+
+    return resolve_and_read
+
+
+def _platforms(args: argparse.Namespace, context: Context) -> tuple[list[Platform], bool]:
+    """The platforms pins are judged by, and whether the command line named them. A bad
+    one, wherever it was written, is a usage error naming its source and the form."""
+    texts, source = context.settings.first_list("platforms")
+    out = []
+    for text in texts:
+        try:
+            out.append(parse_platform(text))
+        except UsageError as error:
+            raise UsageError(f"{source}: {error}") from None
+    return list(dict.fromkeys(out)), source == "--platform"
 
 
 def _filters(images: list[str], context: Context) -> list[tuple[str, Reference]]:
@@ -137,9 +178,23 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     if not files:
         # A CI job run from the wrong folder must not pass for ever.
         raise CghistoryError(_nothing_found(paths, outside))
+    platforms, named = _platforms(args, context)
+    if named and not (args.update or args.check or selector):
+        raise UsageError("--platform decides whether a pinned reference moves: give it with "
+                         "--update, --check or a build selector")
+    if args.changes and not (args.update or args.check or args.dry_run):
+        raise UsageError("--changes shows what moving pins changes: give it with --update, "
+                         "--check or --dry-run")
+    changes_platform = None
+    if args.changes:
+        from .. import hostplatform
+
+        changes_platform = ((lambda: platforms[0]) if platforms
+                            else hostplatform.in_background())
     options = pinning.Options(update=args.update, check=args.check,
-                              digest_only=args.digest_only, selected=selector is not None)
-    report = pinning.Report(files=len(files), notes=list(outside))
+                              digest_only=args.digest_only, selected=selector is not None,
+                              platforms=tuple(platforms))
+    report = pinning.Report(files=len(files), notes=list(outside), platforms=tuple(platforms))
     read: dict[str, Found] = {}
     for target in files:
         found = _read(target, report)
@@ -152,18 +207,42 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
 
     keys = [pinning.key_of(site.reference) for sites, _ in chosen.values() for site in sites
             if pinning.needs_build(site, options)]
-    wanted = _resolve_all(keys, _resolver(context, selector, now))
+    resolve = _resolver(context, selector, now)
+    reads = None
+    early: list[Callable[[], object]] = []
+    if platforms:
+        from .. import pinbuilds
+
+        reads = pinbuilds.PlatformReads(context)
+        pinned: dict[Key, set[str]] = {}
+        for sites, _ in chosen.values():
+            for site in sites:
+                if (site.pinned and site.reference.digest and pinning.needs_build(site, options)
+                        and not pinning.digest_only_pin(site)):
+                    pinned.setdefault(pinning.key_of(site.reference), set()).add(
+                        site.reference.digest)
+        resolve = _with_platforms(resolve, reads, pinned)
+        early = reads.jobs((key[0], key[1], digest) for key, digests in sorted(pinned.items())
+                           for digest in sorted(digests))
+    wanted = _resolve_all(keys, resolve, early)
     for key, result in sorted(wanted.items()):
         if result.problem:
             report.failures.append(f"{'/'.join(key[:2])}:{key[2]}: {sanitize(result.problem)}")
 
     as_json = args.format == "json"
+    as_markdown = args.format == "markdown"
     colour = streams.stdout_is_tty and not streams.no_color
     out = streams.stdout
     for path, (snapshot, found) in read.items():
         sites, skips = chosen[path]
         decided = {(site.start, site.end): pinning.decide(
-            site, wanted.get(pinning.key_of(site.reference)), options) for site in sites}
+            site, wanted.get(pinning.key_of(site.reference)), options,
+            reads.found if reads is not None else None) for site in sites}
+        for outcome in decided.values():
+            result = wanted.get(pinning.key_of(outcome.site.reference)) if outcome.site else None
+            if outcome.status == pinning.FAILED and result is not None and result.digest \
+                    and outcome.reason not in report.failures:
+                report.failures.append(outcome.reason or "failed")  # a platform read failed
         start = len(report.outcomes)
         outcomes = sorted([*decided.values(), *map(pinning.skipped, skips)],
                           key=lambda outcome: outcome.line or 0)
@@ -189,7 +268,7 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
             report.failures.append(str(error))
             report.fail_file(path, start, str(error))
             continue
-        if as_json:
+        if as_json or as_markdown:
             continue
         if args.dry_run:
             out.write(pinning.diff(path, snapshot.data, new_data, colour))
@@ -203,12 +282,93 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     for (registry, repository, tag), result in wanted.items():
         if result.digest:
             remember_reference(f"{registry}/{repository}:{tag}")
-    if as_json:
-        # In file order (a file that could not be read was reported before the others).
+    if as_markdown or changes_platform is not None:
+        _show_moves(args, context, streams, report, wanted, changes_platform)
+    elif as_json:
         out.write(pinning.json_lines(sorted(report.outcomes, key=lambda item: item.path)))
     elif args.check:
         out.writelines(outcome.change() + "\n" for outcome in report.violations())
     return report.exit_code(args.check)
+
+
+def _show_moves(args: argparse.Namespace, context: Context, streams: Streams,
+                report: pinning.Report, wanted: dict[Key, Wanted],
+                changes_platform: Callable[[], Platform] | None) -> None:
+    """stdout for ``--changes`` or ``--format markdown``: what moving each pin changes."""
+    from .. import builddiff, pinbuilds, pinchanges
+
+    out = streams.stdout
+    moves = _moves(report.outcomes, wanted)
+    found: dict[pinbuilds.Move, pinbuilds.MoveChanges] = {}
+    if changes_platform is not None and moves:
+        found = pinbuilds.compare_moves(context, list(moves), changes_platform(),
+                                        warn=builddiff.warner(streams, None),
+                                        workers=MAX_RESOLVERS)
+    shown = pinchanges.group(
+        {(m.image, m.old, m.new): places for m, places in moves.items()},
+        {(m.image, m.old, m.new): (c.report, c.problem) for m, c in found.items()})
+    platform_name = str(changes_platform()) if changes_platform is not None else None
+    if args.format == "json":
+        # In file order (a file that could not be read was reported before the others).
+        ordered = sorted(report.outcomes, key=lambda item: item.path)
+        out.write(_json_with_changes(ordered, wanted, found))
+    elif args.format == "markdown":
+        verb = "moved" if args.update and not (args.check or args.dry_run) else "to move"
+        out.write(pinchanges.render_markdown(shown, platform_name, verb))
+    else:
+        if args.check:
+            out.writelines(outcome.change() + "\n" for outcome in report.violations())
+        if platform_name is not None:
+            out.write(pinchanges.render_text(shown, platform_name))
+
+
+def _moves(outcomes: list[Outcome],
+           wanted: dict[Key, Wanted]) -> dict[pinbuilds.Move, list[str]]:
+    """Each distinct move of a pinned reference (updated, or at another build), with the
+    places it is written, in file order."""
+    moves: dict[pinbuilds.Move, list[str]] = {}
+    for outcome in sorted(outcomes, key=lambda item: (item.path, item.line or 0)):
+        move = _move_of(outcome, wanted)
+        if move is not None:
+            moves.setdefault(move, []).append(outcome.where)
+    return moves
+
+
+def _move_of(outcome: Outcome, wanted: dict[Key, Wanted]) -> pinbuilds.Move | None:
+    from .. import pinbuilds
+
+    site = outcome.site
+    if outcome.status not in (pinning.UPDATED, pinning.OTHER) or site is None:
+        return None
+    reference = site.reference
+    key = pinning.key_of(reference)
+    result = wanted.get(key)
+    if result is None or result.digest is None or reference.digest is None:
+        return None
+    when = result.build_time.strftime("%Y-%m-%dT%H:%M:%SZ") if result.build_time else None
+    return pinbuilds.Move(f"{key[0]}/{key[1]}:{key[2]}", key[0], key[1], reference.digest,
+                          result.digest, when)
+
+
+def _json_with_changes(outcomes: list[Outcome], wanted: dict[Key, Wanted],
+                       found: dict[pinbuilds.Move, pinbuilds.MoveChanges]) -> str:
+    """``--format json --changes``: a moved reference's object gets ``Changes``, ``diff``'s
+    json object (or ``{"Error": why}``); the others are as without ``--changes``."""
+    import json
+
+    from ..diffreport import to_document
+
+    lines = []
+    for outcome in outcomes:
+        document = outcome.as_json()
+        move = _move_of(outcome, wanted)
+        if move is not None:
+            changes = found.get(move)
+            document["Changes"] = (to_document(changes.report) if changes and changes.report
+                                   else {"Error": changes.problem if changes else None})
+        lines.append(json.dumps(document, separators=(",", ":"), ensure_ascii=False) + "\n")
+    return "".join(lines)
+
 
 
 def _unmatched(filters: list[tuple[str, Reference]],

@@ -22,11 +22,14 @@ from docker_cghistory.pinning import (
     OTHER,
     PINNED,
     SKIPPED,
+    UNCHANGED,
     UPDATED,
+    BuildPlatforms,
     Options,
     Wanted,
     decide,
 )
+from docker_cghistory.platforms import Platform
 from docker_cghistory.reference import Reference, parse_cli, parse_docker
 from docker_cghistory.rewrite import find_dockerfile_sites
 
@@ -173,7 +176,7 @@ def test_json_lines_use_docker_keys_one_object_per_line() -> None:
          "Reason": "why"},
     ]
     assert {status for status, _ in pinning.STATUSES} == {
-        PINNED, UPDATED, ALREADY, OTHER, SKIPPED, FAILED}
+        PINNED, UPDATED, ALREADY, OTHER, UNCHANGED, SKIPPED, FAILED}
 
 
 def test_a_file_not_written_turns_its_pins_into_failures() -> None:
@@ -230,3 +233,91 @@ def test_bisect_hint_lengthens_a_prefix_another_candidate_shares() -> None:
     assert hint.endswith(f"--digest {A[7:23]}")
     # The same digest met again is the same build: no need to lengthen.
     assert pin_command("p", candidate(A), [candidate(A), candidate(A, 2)]).endswith(A[7:19])
+
+
+# --------------------------------------------------------------------------- --platform
+AMD, ARM = Platform("linux", "amd64"), Platform("linux", "arm64", "v8")
+AMD_1, AMD_2, ARM_1, ARM_2 = (f"sha256:{c * 64}" for c in "1234")
+HOST = "cgr.dev"
+PINNED_TEXT = f"{HOST}/chainguard/python:latest@{B}"
+
+
+def builds(pinned: dict[Platform, str] | None, wanted: dict[Platform, str] | None,
+           problem: str = "manifest unknown") -> dict[pinning.BuildKey, BuildPlatforms]:
+    """The platforms of the pinned build B and the selected build A, as pin reads them."""
+    def of(found: dict[Platform, str] | None) -> BuildPlatforms:
+        return BuildPlatforms(found) if found is not None else BuildPlatforms(problem=problem)
+
+    return {(HOST, "chainguard/python", B): of(pinned), (HOST, "chainguard/python", A): of(wanted)}
+
+
+def platform_options(*platforms: Platform, update: bool = True) -> Options:
+    """``--update``, or else a build selector (what makes a pin at another build reported)."""
+    return Options(update=update, selected=not update, platforms=platforms)
+
+
+def test_the_same_manifest_for_the_named_platform_stays() -> None:
+    outcome = decide(site(PINNED_TEXT), Wanted(A), platform_options(AMD),
+                     builds({AMD: AMD_1, ARM: ARM_1}, {AMD: AMD_1, ARM: ARM_2}))
+    assert (outcome.status, outcome.new, outcome.reason) == (
+        UNCHANGED, None, "unchanged for linux/amd64")
+    report = report_of(outcome)
+    report.platforms = (AMD,)
+    assert "1 unchanged for linux/amd64" in pinning.summary(report, False, False, True)
+    assert report.exit_code(check=True) == 0  # not a violation: --check passes it
+
+
+@pytest.mark.parametrize("update", [True, False])
+def test_a_change_on_one_named_platform_moves_the_index_pin(update: bool) -> None:
+    outcome = decide(site(PINNED_TEXT), Wanted(A), platform_options(AMD, ARM, update=update),
+                     builds({AMD: AMD_1, ARM: ARM_1}, {AMD: AMD_1, ARM: ARM_2}))
+    assert outcome.status == (UPDATED if update else OTHER)
+    assert outcome.new == f"{HOST}/chainguard/python:latest@{A}"  # the index, not ARM_2
+    assert outcome.reason is not None and outcome.reason.startswith("linux/arm64 changed")
+    assert not outcome.missing
+    assert report_of(outcome).exit_code(check=True) == 1
+
+
+@pytest.mark.parametrize(("pinned", "wanted", "reason"), [
+    ({AMD: AMD_1}, {AMD: AMD_1, ARM: ARM_2}, "the pinned build has no linux/arm64"),
+    ({AMD: AMD_1, ARM: ARM_1}, {AMD: AMD_1}, "the selected build has no linux/arm64"),
+    ({AMD: AMD_1}, {AMD: AMD_2}, "neither build has linux/arm64"),
+])
+def test_a_platform_missing_on_either_side_moves_and_the_summary_says_why(
+        pinned: dict[Platform, str], wanted: dict[Platform, str], reason: str) -> None:
+    outcome = decide(site(PINNED_TEXT), Wanted(A), platform_options(ARM),
+                     builds(pinned, wanted))
+    assert (outcome.status, outcome.reason, outcome.missing) == (UPDATED, reason, True)
+    report = report_of(outcome)
+    report.platforms = (ARM,)
+    assert f"  moved Dockerfile:1: {reason}" in pinning.summary(report, False, False, True)
+    assert "would move Dockerfile:1" in pinning.summary(report, True, False, True)
+
+
+def test_platforms_that_cannot_be_read_fail_the_reference() -> None:
+    outcome = decide(site(PINNED_TEXT), Wanted(A), platform_options(AMD),
+                     builds(None, {AMD: AMD_1}, problem="no such manifest"))
+    assert outcome.status == FAILED and outcome.new is None
+    assert outcome.reason is not None and "no such manifest" in outcome.reason
+
+
+@pytest.mark.parametrize(("written", "wanted", "status"), [
+    ("python:3.12", Wanted(A), PINNED),                      # nothing to compare: pinned
+    (f"python:3.12@{A}", Wanted(A), ALREADY),                # the wanted build already
+    (f"python@{B}", Wanted(A), SKIPPED),                     # digest-only: no tag to follow
+])
+def test_platforms_only_judge_pins_at_another_build(written: str, wanted: Wanted,
+                                                    status: str) -> None:
+    assert decide(site(written), wanted, platform_options(AMD), {}).status == status
+
+
+def test_without_platforms_nothing_changes() -> None:
+    outcome = decide(site(PINNED_TEXT), Wanted(A), Options(update=True), None)
+    assert (outcome.status, outcome.reason) == (UPDATED, None)
+    assert "unchanged for" not in pinning.summary(report_of(outcome), False, False, True)
+
+
+def test_platform_verdict_names_every_platform_and_reads_variants_as_docker_does() -> None:
+    verdict = pinning.platform_verdict({AMD: AMD_1, ARM: ARM_1}, {AMD: AMD_1, ARM: ARM_1},
+                                       [AMD, Platform("linux", "arm64")])
+    assert verdict == pinning.Verdict(False, "unchanged for linux/amd64, linux/arm64")

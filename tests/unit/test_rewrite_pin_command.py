@@ -33,7 +33,8 @@ def resolved(monkeypatch: pytest.MonkeyPatch) -> list[Callable[[], None]]:
     """Resolution without a network; hooks appended to the list run while it "waits"."""
     hooks: list[Callable[[], None]] = []
 
-    def resolve_all(keys: Iterable[pin_module.Key], resolve: object) -> dict:
+    def resolve_all(keys: Iterable[pin_module.Key], resolve: object,
+                    early: object = ()) -> dict:
         for hook in hooks:
             hook()
         return _wanted(keys)

@@ -18,6 +18,7 @@ import pytest
 from docker_cghistory import cli
 from docker_cghistory.streams import Streams
 from tests.unit import test_rewrite_pin_command as base
+from tests.unit.conftest import Env
 from tests.unit.pinning import fake_digest
 
 errors, run_pin = base.errors, base.run_pin
@@ -242,3 +243,79 @@ def test_no_color_is_read_from_the_environment() -> None:
     assert Streams.from_process({"NO_COLOR": "1"}).no_color
     assert not Streams.from_process({"NO_COLOR": ""}).no_color
     assert not Streams.from_process({}).no_color
+
+
+# --------------------------------------------------------------------------- --platform, --changes
+def platforms_of(*words: str) -> tuple[list[str], bool]:
+    from docker_cghistory.commands import pin as pin_module
+    from docker_cghistory.context import Context
+    from docker_cghistory.settings import Settings
+
+    _, args = cli.parse(["pin", "--update", *words], "docker-cghistory")
+    found, named = pin_module._platforms(args, Context(program="docker-cghistory",
+                                                       settings=Settings(vars(args))))
+    return [str(platform) for platform in found], named
+
+
+def test_platforms_default_from_the_config_then_the_environment_then_the_flag(
+        isolated_env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert platforms_of() == ([], False)  # no filter: today's behaviour
+    isolated_env.write_config({"plugins": {"cghistory": {
+        "platforms": "linux/amd64, linux/arm64/v8"}}})
+    assert platforms_of() == (["linux/amd64", "linux/arm64"], False)
+    isolated_env.write_config({"plugins": {"cghistory": {"platforms": ["linux/arm64"]}}})
+    assert platforms_of() == (["linux/arm64"], False)
+    # The first source that names platforms wins: narrower lists replace, never add up.
+    monkeypatch.setenv("CGHISTORY_PLATFORMS", '["linux/arm/v7"]')
+    assert platforms_of() == (["linux/arm/v7"], False)
+    assert platforms_of("--platform", "linux/amd64", "--platform", "linux/amd64") == (
+        ["linux/amd64"], True)
+
+
+@pytest.mark.parametrize("source", ["flag", "env", "config"])
+def test_an_invalid_platform_anywhere_is_one_usage_line_naming_the_form(
+        tree: Path, resolved: list, capsys: pytest.CaptureFixture[str], isolated_env: Env,
+        monkeypatch: pytest.MonkeyPatch, source: str) -> None:
+    (tree / "Dockerfile").write_text(f"FROM {PY}:latest@{OLD}\n")
+    words = ["--update"]
+    if source == "flag":
+        words += ["--platform", "linux"]
+    elif source == "env":
+        monkeypatch.setenv("CGHISTORY_PLATFORMS", "linux/amd64,amd64")
+    else:
+        isolated_env.write_config({"plugins": {"cghistory": {"platforms": ["x/y/z/w"]}}})
+    code, out, err = run_pin(capsys, *words)
+    assert (code, out) == (2, "")
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "expected OS/ARCH[/VARIANT]" in lines[0], err
+    named = {"flag": "--platform", "env": "CGHISTORY_PLATFORMS",
+             "config": "plugins.cghistory.platforms"}[source]
+    assert named in lines[0]
+    assert (tree / "Dockerfile").read_text() == f"FROM {PY}:latest@{OLD}\n"
+
+
+@pytest.mark.parametrize(("words", "needs"), [
+    (["--platform", "linux/amd64"], "--platform decides whether a pinned reference moves"),
+    (["--changes"], "--changes shows what moving pins changes"),
+    (["--changes", "--platform", "linux/amd64", "--previous", "--image", "python:latest"],
+     "--changes shows what moving pins changes"),
+])
+def test_platform_and_changes_without_a_comparison_are_usage_errors(
+        tree: Path, resolved: list, capsys: pytest.CaptureFixture[str], words: list[str],
+        needs: str) -> None:
+    (tree / "Dockerfile").write_text(f"FROM {PY}:latest\n")
+    code, out, err = run_pin(capsys, *words)
+    assert (code, out) == (2, "")
+    assert len(err.strip().splitlines()) == 1 and needs in err
+    assert (tree / "Dockerfile").read_text() == f"FROM {PY}:latest\n"
+
+
+def test_a_configured_default_does_not_refuse_a_plain_pin(
+        tree: Path, resolved: list, capsys: pytest.CaptureFixture[str],
+        isolated_env: Env) -> None:
+    isolated_env.write_config({"plugins": {"cghistory": {"platforms": "linux/amd64"}}})
+    (tree / "Dockerfile").write_text(f"FROM {PY}:latest\n")
+    code, _, err = run_pin(capsys)
+    assert code == 0, err
+    assert (tree / "Dockerfile").read_text() == f"FROM {PY}:latest@{wanted(f'{PY}:latest')}\n"
+    assert "0 unchanged for linux/amd64" in err.splitlines()[0]
