@@ -11,9 +11,10 @@ import importlib
 import sys
 from typing import NoReturn
 
-from . import __version__, log, spec
+from . import __version__, helptext, log, spec, suggest
 from .errors import CghistoryError, UsageError, sanitize
 from .plugin import (
+    SHORT_DESCRIPTION,
     apply_docker_settings,
     program_name,
     split_docker_invocation,
@@ -31,7 +32,14 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{sanitize(message, limit=1000)}. See '{self.prog} --help'")
 
 
-def _add_option(parser: argparse.ArgumentParser, opt: spec.Opt) -> argparse.Action:
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Descriptions and examples as written; option help aligned a little further right."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30)
+
+
+def _add_option(parser: argparse._ActionsContainer, opt: spec.Opt) -> argparse.Action:
     kwargs: dict = {"help": opt.help, "dest": opt.dest, "action": opt.action}
     if opt.action in ("store", "append"):
         kwargs["metavar"] = opt.value
@@ -42,50 +50,98 @@ def _add_option(parser: argparse.ArgumentParser, opt: spec.Opt) -> argparse.Acti
     return parser.add_argument(*opt.flags, **kwargs)
 
 
-def _add_argument(parser: argparse.ArgumentParser, arg: spec.Arg) -> argparse.Action:
+def _add_argument(parser: argparse.ArgumentParser, arg: spec.Arg, *,
+                  optional: bool = False) -> argparse.Action:
     if arg.rest:
         # Shown in usage and --help only: ``parse`` hands argparse the words before "--", so
         # anything argparse puts here was typed without the separator (see ``_take_rest``).
         return parser.add_argument(arg.dest, metavar=f"-- {arg.value}", help=arg.help,
                                    nargs="*")
-    nargs = "*" if arg.many and arg.optional else "+" if arg.many else (
-        "?" if arg.optional else None)
+    optional = optional or arg.optional
+    nargs = "*" if arg.many and optional else "+" if arg.many else ("?" if optional else None)
     return parser.add_argument(arg.dest, metavar=arg.value, help=arg.help, nargs=nargs)
 
 
-def build_parser(command: spec.Command, prog: str) -> Parser:
-    """The parser for one command, with the global options."""
-    is_default = command is spec.DEFAULT_COMMAND
+def build_parser(command: spec.Command, prog: str, *, top: bool = False) -> Parser:
+    """The parser for one command: its options, then the global ones it takes, as two groups.
+
+    ``top`` is the program without a command word: the default command's parser, with the
+    top-level help (commands, examples) and ``--version``. Its IMAGE is optional to argparse
+    so that a bare ``docker cghistory`` gets a message naming COMMAND too (``parse``).
+    """
     parser = Parser(
-        prog=prog if is_default else f"{prog} {command.name}",
-        description=command.description,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=_epilog(prog) if is_default else None,
+        prog=prog if top else f"{prog} {command.name}",
+        usage=helptext.usage(None if top else command, prog),
+        description=(helptext.top_description(prog, SHORT_DESCRIPTION) if top
+                     else helptext.description(command, prog)),
+        epilog=helptext.epilog(None if top else command, prog) or None,
+        formatter_class=_Formatter,
+        add_help=False,
         allow_abbrev=False,
     )
-    parser.add_argument("--version", action="version", version=f"{prog} {__version__}")
-    for opt in (*spec.GLOBAL, *command.opts):
+    parser._positionals.title = "Arguments"
+    parser._optionals.title = f"{command.name.capitalize()} Options" if top else "Options"
+    for opt in command.opts:
         _add_option(parser, opt)
+    shared = parser.add_argument_group("Global Options")
+    for opt in command.globals:
+        _add_option(shared, opt)
+    shared.add_argument("-h", "--help", action="help", help="show this help and exit")
+    if top:
+        shared.add_argument("--version", action="version", version=f"{prog} {__version__}",
+                            help="print the version and exit")
     for arg in command.args:
-        _add_argument(parser, arg)
+        _add_argument(parser, arg, optional=top)
     return parser
 
 
-def _epilog(prog: str) -> str:
-    lines = ["commands:"]
-    for command in spec.COMMANDS:
-        lines.append(f"  {command.name:<12}{command.help}")
-    lines += ["", f"With no command, {prog} IMAGE[:TAG] lists the tag's builds.",
-              f"Run '{prog} COMMAND --help' for a command's options."]
-    return "\n".join(lines)
+def help_text(topic: str | None, prog: str) -> str:
+    """What ``help [COMMAND]`` prints: the top help, or the command's ``--help``."""
+    if topic is None:
+        return build_parser(spec.DEFAULT_COMMAND, prog, top=True).format_help()
+    command = spec.command_named(topic)
+    if command is None:
+        raise UsageError(_unknown_command(topic, f"{prog} help") + f". See '{prog} --help'")
+    return build_parser(command, prog).format_help()
+
+
+def _unknown_command(word: str, where: str) -> str:
+    message = f'unknown command "{sanitize(word, limit=60)}" for "{where}"'
+    near = suggest.nearest(word, _command_words())
+    return f'{message} (did you mean "{near}"?)' if near else message
+
+
+def _command_words() -> list[str]:
+    return [*(c.name for c in spec.COMMANDS), *(a for c in spec.COMMANDS for a in c.aliases)]
+
+
+def _flags_of(command: spec.Command, top: bool) -> list[str]:
+    extra = ["--help", "-h", *(["--version"] if top else [])]
+    return [*(flag for opt in command.options for flag in opt.flags), *extra]
+
+
+def _unknown_flag(flag: str, command: spec.Command, top: bool) -> str:
+    """One line for a flag the command does not take, with the nearest one it does take."""
+    shown = sanitize(flag, limit=60)
+    near = suggest.nearest(flag, _flags_of(command, top))
+    if near:
+        return f"unknown flag: {shown} (did you mean {near}?)"
+    owners = [c.name for c in spec.COMMANDS if flag in _flags_of(c, False)]
+    if owners:
+        named = " and ".join((", ".join(owners[:-1]), owners[-1])) if len(owners) > 1 \
+            else owners[0]
+        return f"unknown flag: {shown} (an option of {named}, not of {command.name})"
+    return f"unknown flag: {shown}"
 
 
 def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace]:
     """The command and its arguments, checked against everything ``spec`` says about them."""
     command, position = spec.find_command(words)
-    if position >= 0:
+    top = position < 0
+    typed = words
+    if not top:
         words = words[:position] + words[position + 1 :]
-    parser = build_parser(command, prog)
+    parser = build_parser(command, prog, top=top)
     rest = command.rest
     tail: list[str] = []
     if rest is not None and "--" in words:
@@ -93,11 +149,73 @@ def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace
         # would read those as ours.
         split = words.index("--")
         words, tail = words[:split], words[split + 1 :]
-    namespace = parser.parse_args(words)
+    try:
+        namespace, extras = parser.parse_known_args(words)
+        if extras:
+            _refuse(parser, command, extras, top)
+        if top and namespace.image is None:
+            parser.error(f"give a COMMAND or an {helptext.arguments(command)}")
+    except UsageError as error:
+        # argparse reports a missing IMAGE before an unknown flag; the typo explains more.
+        better = _typed_command(typed, prog) if top else None
+        unknown = _first_unknown_flag(words, command, top) if better is None else None
+        if unknown is not None:
+            better = f"{_unknown_flag(unknown, command, top)}. See '{parser.prog} --help'"
+        if better is None or better == str(error):
+            raise
+        raise UsageError(better) from None
     if rest is not None:
         _take_rest(parser, rest, namespace, tail)
     _check_exclusive(parser, command, namespace)
     return command, namespace
+
+
+def _refuse(parser: Parser, command: spec.Command, extras: list[str], top: bool) -> NoReturn:
+    """Words argparse could not place: an unknown flag (with a suggestion), or stray words."""
+    flags = [word for word in extras if word.startswith("-") and word != "-"]
+    if flags:
+        parser.error(_unknown_flag(flags[0].partition("=")[0], command, top))
+    parser.error(f"unrecognized arguments: {' '.join(extras)}")
+
+
+def _first_unknown_flag(words: list[str], command: spec.Command, top: bool) -> str | None:
+    """The first word that looks like a flag the command does not take (``-qn3`` reads as
+    ``-q``, as argparse reads it), skipping the values of the flags it does take."""
+    takes_value = {flag for opt in command.options if opt.value for flag in opt.flags}
+    known = set(_flags_of(command, top))
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+            continue
+        if word == "--":
+            return None
+        if not word.startswith("-") or word == "-" or word[1:2].isdigit():
+            continue
+        name, equals, _ = word.partition("=")
+        if not name.startswith("--"):
+            name = name[:2]
+        if name not in known:
+            return name
+        skip = name in takes_value and not equals and len(word) == len(name)
+    return None
+
+
+def _typed_command(words: list[str], prog: str) -> str | None:
+    """``pul python``: the first word was meant as a command, not as list's image.
+
+    Asked only once reading the line as ``list IMAGE`` has failed, and only for a plain word
+    near a command name: ``pulp`` alone may well be an image.
+    """
+    position = spec.first_word(words)
+    if position < 0:
+        return None
+    word = words[position]
+    if not word.isascii() or not all(c.isalnum() or c == "-" for c in word):
+        return None
+    if suggest.nearest(word, _command_words()) is None:
+        return None
+    return _unknown_command(word, prog) + f". See '{prog} --help'"
 
 
 def _take_rest(parser: Parser, rest: spec.Arg, namespace: argparse.Namespace,

@@ -42,6 +42,9 @@ _GLOBAL_SWITCHES = {"-D": "debug", "--debug": "debug", "--tls": "tls", "--tlsver
 def split_docker_invocation(words: list[str]) -> tuple[list[str], dict[str, str], bool] | None:
     """``[docker globals...] cghistory ARGS`` → (ARGS, settings, debug); ``None`` otherwise.
 
+    ``docker help cghistory [COMMAND]`` arrives as ``[docker globals...] help cghistory
+    [COMMAND]`` (docker passes its whole command line) and becomes ``help [COMMAND]``.
+
     Settings map environment variables to values (``DOCKER_HOST`` for ``-H``, ...), so the
     engine and config code read them the way they read the user's own environment.
     """
@@ -52,6 +55,9 @@ def split_docker_invocation(words: list[str]) -> tuple[list[str], dict[str, str]
         word = words[position]
         if word == NAME:
             return words[position + 1 :], settings, debug
+        if word == "help" and words[position + 1 : position + 2] == [NAME]:
+            # ``docker help cghistory [COMMAND]``: docker runs the plugin with its own argv.
+            return ["help", *words[position + 2 :]], settings, debug
         flag, equals, value = word.partition("=")
         if flag in _GLOBAL_VALUE_FLAGS:
             if not equals:

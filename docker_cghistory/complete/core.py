@@ -128,8 +128,8 @@ class _Line:
     def __init__(self, words: list[str]) -> None:
         self.command, position = spec.find_command(words)
         self.explicit = position >= 0
-        self.options = {flag: opt for opt in (*spec.GLOBAL, *self.command.opts)
-                        for flag in opt.flags}
+        # Only the global options this command takes (install has no --registry).
+        self.options = {flag: opt for opt in self.command.options for flag in opt.flags}
         self.positionals: list[str] = []
         self.values: dict[str, list[str]] = {}
         self.used: set[str] = set()
@@ -195,7 +195,7 @@ def _stamp(epoch: int, micro: int | None) -> str:
 def _flags(line: _Line, current: str) -> Candidates:
     long_only = current.startswith("--")
     out: Candidates = []
-    for opt in (*line.command.opts, *spec.GLOBAL):
+    for opt in line.command.options:
         if opt.dest in line.used and opt.action != "append":
             continue
         for flag in opt.flags:
@@ -223,9 +223,11 @@ def values_for(kind: str | None, current: str, line: _Line | None, sources: Sour
     if kind == spec.FORMAT:
         return Answer(_starting(spec.FORMATS, current), NO_FILES | KEEP_ORDER)
     if kind == spec.PLATFORM:
-        return Answer(_starting(spec.PLATFORMS, current), NO_FILES | KEEP_ORDER)
+        return _platforms(current, line.image() if line is not None else None, sources)
     if kind == spec.SHELL:
         return Answer(_starting(spec.SHELLS, current), NO_FILES)
+    if kind == spec.COMMAND:
+        return Answer(_starting(((c.name, c.help) for c in spec.COMMANDS), current), NO_FILES)
     if kind == spec.PATHS:
         return Answer([], DEFAULT, files="paths")
     if kind == spec.DIR:
@@ -245,6 +247,15 @@ def _images(current: str, sources: Sources) -> Answer:
     host, repository, _ = parts
     tags = [tag for tag in sources.tags(host, repository) if tag.startswith(typed)]
     return Answer([(f"{name}:{tag}", "") for tag in sorted(tags)], NO_FILES)
+
+
+def _platforms(current: str, image: str | None, sources: Sources) -> Answer:
+    """The platforms the image's newest build has (cached), else the common ones."""
+    settings = sources.settings
+    parts = split_reference(image, settings.registry, settings.org) if image else None
+    found = sources.platforms(parts[0], parts[1], parts[2] or "latest") if parts else []
+    offered = [(name, "in the newest build") for name in found] or list(spec.PLATFORMS)
+    return Answer(_starting(offered, current), NO_FILES | KEEP_ORDER)
 
 
 def _builds(kind: str, current: str, image: str | None, sources: Sources) -> Answer:

@@ -101,7 +101,7 @@ def run(line: str, src: Sources | None = None, **kwargs) -> Answer:
 def test_first_position_offers_subcommands_and_images() -> None:
     store.remember_reference("python:3.12")
     answer = run("")
-    names = ["list", "pull", "pin", "bisect", "install", "uninstall", "completion"]
+    names = ["list", "pull", "pin", "bisect", "diff", "install", "uninstall", "completion"]
     assert values(answer)[: len(names)] == names
     assert "python:3.12" in values(answer)
     assert answer.directive == NO_FILES
@@ -127,9 +127,11 @@ def test_argcomplete_style_offers_long_flags_of_the_default_command_up_front() -
 def test_flags_after_a_subcommand_with_descriptions() -> None:
     answer = run("pull -")
     got = values(answer)
-    assert got == ["--digest", "--index", "--previous", "--at", "--cooldown", "--tag", "--retag",
-                   "--platform", "-q", "--quiet", "--registry", "--org", "--insecure-registry",
-                   "--timeout", "--debug", "--help", "-h"]
+    own = [flag for opt in spec.PULL.opts for flag in opt.flags]
+    assert {"--digest", "--index", "--previous", "--at", "--cooldown", "--tag", "--retag",
+            "--platform", "-q", "--quiet"} <= set(own)
+    assert got == [*own, "--registry", "--org", "--insecure-registry", "--timeout", "--debug",
+                   "--help", "-h"]
     assert dict(answer.candidates)["--digest"] == (
         "a build by digest or unique prefix (6+ hex characters)")
     assert "--version" not in got and "--help" in got
@@ -270,9 +272,9 @@ def test_every_completer_kind_in_spec_is_handled() -> None:
     kinds |= {opt.complete for opt in spec.GLOBAL}
     kinds.discard(None)
     known = {spec.IMAGE, spec.TAG_REF, spec.DIGEST, spec.INDEX, spec.FORMAT, spec.PLATFORM,
-             spec.PATHS, spec.DIR, spec.SHELL}
+             spec.PATHS, spec.DIR, spec.SHELL, spec.COMMAND}
     assert kinds <= known
-    for kind in (spec.FORMAT, spec.PLATFORM, spec.SHELL):
+    for kind in (spec.FORMAT, spec.PLATFORM, spec.SHELL, spec.COMMAND):
         assert values(core.values_for(kind, "", None, sources()))
 
 
@@ -368,7 +370,8 @@ def ac(line: str, shell: str = "bash", src: Sources | None = None, **extra: str)
 
 def test_argcomplete_bash_first_position_and_flags() -> None:
     got = ac("docker-cghistory ")
-    assert got[:7] == ["list", "pull", "pin", "bisect", "install", "uninstall", "completion"]
+    assert got[:8] == ["list", "pull", "pin", "bisect", "diff", "install", "uninstall",
+                       "completion"]
     assert "--since" in got
     assert ac("docker-cghistory pull --pla") == ["--platform"]
 
