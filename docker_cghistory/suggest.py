@@ -1,4 +1,4 @@
-""""Did you mean …?": the nearest of a few known words to a mistyped one.
+"""The nearest of a few known words to a mistyped one: "did you mean …?".
 
 Pure and import-free. The rule is cobra's (what ``docker`` itself uses): a candidate within
 two edits (an adjacent swap counts as one, as typos go), or one that starts with what was
