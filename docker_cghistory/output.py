@@ -24,6 +24,7 @@ _FIELD = re.compile(r"^\.([A-Za-z][A-Za-z0-9]*)$")
 _WORD = re.compile(r'"(?:[^"\\]|\\.)*"|\S+')
 _INT = re.compile(r"^-?\d+$")
 _FUNCS = {"json": 1, "upper": 1, "lower": 1, "not": 1, "eq": 2, "ne": 2}
+PADDING = 3  # docker's tabwriter padding between columns
 SUPPORTED = ("{{.Field}}, {{json .}}, {{json .Field}}, {{upper .Field}}, {{lower .Field}}, "
              "{{println}}, {{if ...}}{{else if ...}}{{else}}{{end}} with not, eq, ne")
 
@@ -33,9 +34,14 @@ def _unescape(text: str) -> str:
 
 
 def go_text(value: object) -> str:
-    """A value as Go's template prints it: ``true``/``false``, nothing for a missing value."""
+    """A value as Go's template prints it: ``true``/``false``, nothing for a missing value,
+    ``map[k:v k2:v2]`` (keys sorted) for an object, ``[a b]`` for a list."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):
+        return "map[" + " ".join(f"{key}:{go_text(value[key])}" for key in sorted(value)) + "]"
+    if isinstance(value, (list, tuple)):
+        return "[" + " ".join(go_text(item) for item in value) + "]"
     return "" if value is None else str(value)
 
 
@@ -214,7 +220,7 @@ class Template:
         return "".join(out)
 
 
-def align(rows: Iterable[Sequence[str]], out: TextIO, padding: int = 3) -> None:
+def align(rows: Iterable[Sequence[str]], out: TextIO, padding: int = PADDING) -> None:
     """Write cells as aligned columns (docker's tabwriter settings: padding 3)."""
     table = [list(row) for row in rows]
     if not table:

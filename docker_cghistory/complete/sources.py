@@ -44,6 +44,18 @@ def default_budget() -> float:
 CONNECT_TIMEOUT = 0.5
 
 
+def _plain_platform(text: str) -> bool:
+    """``os/arch[/variant]`` in lower-case letters, digits, ``.``, ``_`` and ``-`` only: what
+    a cache line may offer the shell (no ``re`` import for a TAB)."""
+    parts = text.split("/")
+    return 2 <= len(parts) <= 3 and all(
+        part and len(part) <= 64 and all(c in _PLATFORM_CHARACTERS for c in part)
+        for part in parts)
+
+
+_PLATFORM_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
 # --- local images ----------------------------------------------------------------------------
 
 
@@ -158,6 +170,21 @@ class Fetcher:
         builds = client.history(Reference(host, repository, tag), last=MAX_CANDIDATES)
         return [(exact_stamp(build.updated), build.digest) for build in builds]
 
+    def platforms(self, host: str, repository: str, tag: str, timeout: float) -> list[str]:
+        """The platforms of the tag's newest build, as ``--platform`` names them."""
+        from ..buildfacts import platforms_of_build
+        from ..content import Content
+        from ..reference import Reference
+
+        if not valid_tag(tag):
+            return []
+        client = self._client(host, timeout)
+        newest = client.history(Reference(host, repository, tag), last=1)
+        if not newest:
+            return []
+        found = platforms_of_build(Content(client, repository), newest[0].digest)
+        return sorted(str(platform) for platform in found)
+
 
 class Sources:
     """Where candidates come from: configured, recent, local, and the registry via the cache."""
@@ -233,6 +260,15 @@ class Sources:
                 builds.append((*when, digest))
         builds.sort(key=lambda build: (build[0], build[1] or 0, build[2]), reverse=True)
         return builds
+
+    def platforms(self, host: str, repository: str, tag: str) -> list[str]:
+        """The platforms the tag's newest build has (``linux/amd64``), cached like builds;
+        lines that are not a plain ``os/arch[/variant]`` are not offered."""
+        def work(timeout: float) -> list[str]:
+            return list(self._fetcher().platforms(host, repository, tag, timeout))
+
+        return [line for line in self._cached("platforms", f"{host}/{repository}:{tag}", work)
+                if _plain_platform(line)]
 
     def images(self) -> Candidates:
         """Configured images, then recent references, then local images worth a history."""

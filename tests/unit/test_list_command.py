@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import re
 from typing import ClassVar
 
 import pytest
 
-from docker_cghistory import cli, local
+from docker_cghistory import cli, local, output
 from docker_cghistory.commands import list as list_command
 from docker_cghistory.local import LocalState
 from docker_cghistory.timespec import format_timestamp, parse_timestamp
@@ -219,3 +220,152 @@ def one_line(err: str) -> str:
     prefix = "docker-cghistory: "
     assert lines[0].startswith(prefix)
     return lines[0][len(prefix):]
+
+
+# --- platform columns: the options, checked before any request -------------------------------
+
+
+@pytest.mark.parametrize(("words", "named"), [
+    (["--platform", "amd64"], "OS/ARCH[/VARIANT]"),
+    (["--platform", "linux/amd64/v1/x"], "OS/ARCH[/VARIANT]"),
+    (["--distinct"], "--platform"),
+    (["--format", "{{.SameAs}}"], "--platform"),
+    (["--format", "{{.PlatformDigest}}"], "--platform"),
+    (["--format", "{{json .Platforms}}"], "--platforms"),
+    (["--format", "table {{.Index}}\\t{{.Changes}}"], "--changes"),
+])
+def test_platform_options_refuse_bad_input_in_one_line_before_any_request(
+        cgr: FakeCgr, capsys, words: list[str], named: str) -> None:
+    code, out, err = invoke(capsys, "python", *words)
+    assert (code, out) == (2, "")
+    assert len(err.splitlines()) == 1 and named in err
+    assert cgr.calls("/v2/") == [] and cgr.token_calls == []
+
+
+def test_quiet_skips_platform_reads_unless_distinct_needs_them(cgr: FakeCgr, capsys) -> None:
+    code, out, _ = invoke(capsys, "python", "-q", "--platform", "linux/amd64", "--platforms",
+                          "--changes")
+    assert code == 0 and out.split() == newest_first(cgr)
+    assert [c for c in cgr.calls("/v2/") if "/manifests/" in c.url] == []
+
+
+class Source:
+    """A history with builds sharing a time: what ``build_before`` reads back from."""
+
+    def __init__(self, builds: list) -> None:
+        self.builds = sorted(builds, reverse=True)
+        self.asked: list[dict] = []
+
+    def history(self, reference, *, since=None, until=None, last=None):
+        self.asked.append({"until": until, "last": last})
+        kept = [b for b in self.builds if until is None or b.updated <= until]
+        return kept[:last] if last is not None else kept
+
+
+def test_the_build_before_the_oldest_listed_one_respects_builds_sharing_its_time() -> None:
+    from docker_cghistory.history import Build
+
+    t0, t1 = parse_timestamp("2024-06-01T00:00:00Z"), parse_timestamp("2024-06-02T00:00:00Z")
+    builds = [Build(t0, "sha256:" + "1" * 64), Build(t1, "sha256:" + "a" * 64),
+              Build(t1, "sha256:" + "b" * 64), Build(t1, "sha256:" + "c" * 64)]
+    source = Source(builds)
+    ordered = source.builds  # newest first: c, b, a at t1, then 1 at t0
+    listed = [(0, ordered[0]), (1, ordered[1])]
+    assert list_command.build_before(source, None, listed) == ordered[2]
+    assert list_command.build_before(source, None, [(0, ordered[0]), (1, ordered[1]),
+                                                    (2, ordered[2])]) == ordered[3]
+    assert list_command.build_before(source, None, [(3, ordered[3])]) is None
+    assert list_command.build_before(source, None, []) is None
+
+
+def test_the_changes_column_is_cut_to_the_width_the_other_columns_leave() -> None:
+    from docker_cghistory import buildindex, listfacts
+    from docker_cghistory.changes import PackageChange, PackageChanges
+    from docker_cghistory.history import Build
+    from docker_cghistory.platforms import Platform
+
+    builds = [(4, Build(parse_timestamp("2024-06-02T00:00:00Z"), "sha256:" + "a" * 64)),
+              (5, Build(parse_timestamp("2024-06-01T00:00:00Z"), "sha256:" + "b" * 64))]
+    many = PackageChanges(changed=tuple(PackageChange(f"package-{n}", "1", "2")
+                                        for n in range(20)))
+    wanted = listfacts.Wanted(None, False, False, True)
+    facts = listfacts.Facts(wanted, [b.digest for _, b in builds],
+                            {b.digest: i for i, b in builds}, None,
+                            changes_platform=Platform("linux", "amd64"))
+    facts.change = {builds[0][1].digest: buildindex.Change("changes", many),
+                    builds[1][1].digest: buildindex.Change("first")}
+    rows = list_command.rows_for(parse("python"), builds, None)
+    for width in (100, 140):
+        header, cells = list_command.table_for(builds, rows, False, None, facts, width)
+        out = io.StringIO()
+        output.align([header, *cells], out)
+        lines = out.getvalue().splitlines()
+        assert all(len(line) <= width for line in lines), lines
+        assert lines[1].endswith("…") and "package-0 2" in lines[1]
+        assert lines[2].endswith("(first build)")
+    header, cells = list_command.table_for(builds, rows, False, None, facts, None)
+    assert cells[0][-1] == ", ".join(f"package-{n} 2" for n in range(20))
+
+
+def parse(text: str):
+    from docker_cghistory.reference import parse_cli
+
+    return parse_cli(text, "cgr.dev", "chainguard")
+
+
+def test_short_platform_names_drop_linux_only() -> None:
+    from docker_cghistory.listfacts import short_platform
+    from docker_cghistory.platforms import parse_platform
+
+    assert [short_platform(parse_platform(p)) for p in
+            ("linux/amd64", "linux/arm64/v8", "linux/arm/v7", "windows/amd64")] == [
+        "amd64", "arm64", "arm/v7", "windows/amd64"]
+
+
+LAZY = """
+import argparse, io, sys
+from docker_cghistory.commands import list as command
+from docker_cghistory.streams import Streams
+
+class Reference:
+    registry, repository, tag_or_latest = "r.example", "team/app", "latest"
+
+command.fetch_builds = lambda args, context, previous=False: (Reference, [], None)
+command.nothing_matched = lambda *args: "none"
+command.remember_reference = command.remember_builds = lambda *args: None
+flags = dict(platform=None, platforms=False, distinct=False, changes=False)
+flags.update({sys.argv[1]: sys.argv[2]} if len(sys.argv) > 2 else {})
+args = argparse.Namespace(image="app", quiet=True, format=None, no_trunc=False, since=None,
+                          until=None, last=None, **flags)
+command.run(args, None, Streams(io.StringIO(), io.StringIO()))
+print(" ".join(sorted(m for m in sys.modules if m.startswith("docker_cghistory."))))
+"""
+
+
+def test_a_plain_listing_imports_none_of_the_platform_readers() -> None:
+    import subprocess
+    import sys
+
+    def loaded(*flag: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-c", LAZY, *flag], capture_output=True,
+                              text=True, timeout=60, check=True)
+        return set(done.stdout.split())
+
+    readers = {"docker_cghistory.listfacts", "docker_cghistory.buildfacts",
+               "docker_cghistory.sbom", "docker_cghistory.layers"}
+    assert loaded() & readers == set()
+    assert "docker_cghistory.listfacts" in loaded("platform", "linux/amd64")
+
+
+def test_notes_in_the_changes_column_are_cut_like_summaries() -> None:
+    from docker_cghistory import buildindex, listfacts
+    from docker_cghistory.platforms import Platform
+
+    digest = "sha256:" + "a" * 64
+    facts = listfacts.Facts(listfacts.Wanted(None, False, False, True), [digest], {digest: 3},
+                            None, changes_platform=Platform("linux", "arm64"))
+    facts.change = {digest: buildindex.Change("same")}
+    assert facts.change_cell(digest, None) == "(same linux/arm64 image)"
+    assert facts.change_cell(digest, 12) == "(same linux…"
+    facts.change = {digest: buildindex.Change("previous-missing")}
+    assert facts.change_cell(digest, None) == "(#4 has no linux/arm64 image)"

@@ -136,3 +136,11 @@ def test_bad_format_text_is_sanitized() -> None:
     message = str(caught.value)
     assert "\x1b" not in message and "\x07" not in message
     assert "unknown field '.Evil" in message and "[2J" in message
+
+
+def test_objects_and_lists_print_as_go_prints_them() -> None:
+    rows = [{"Index": 0, "Updated": {"linux/arm64": "sha256:b", "linux/amd64": "sha256:a"},
+             "Digest": ["x", 1, True], "Tag": None}]
+    out = show("{{.Updated}}|{{.Digest}}|{{.Tag}}|{{json .Updated}}", rows)
+    assert out == ('map[linux/amd64:sha256:a linux/arm64:sha256:b]|[x 1 true]||'
+                   '{"linux/arm64":"sha256:b","linux/amd64":"sha256:a"}\n')
