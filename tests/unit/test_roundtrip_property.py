@@ -142,7 +142,7 @@ def test_every_printed_index_and_time_selects_its_build(entries: list[dict[str, 
     context = Context(registry)
     args = _args(since=since, until=until, last=last)
     try:
-        _, listed = list_command.fetch_builds(args, context)  # type: ignore[arg-type]
+        _, listed, _ = list_command.fetch_builds(args, context)  # type: ignore[arg-type]
     except UsageError:
         now = utcnow()
         assume(not (since and until and parse_when(since, now).start > parse_when(until, now).end))
@@ -189,9 +189,9 @@ def test_every_printed_index_and_time_selects_its_build(entries: list[dict[str, 
         assert pin_resolve(("cgr.dev", REF.repository, "latest")).digest == build.digest
 
         # --until and --since at a printed time end and start the listing at that build.
-        _, upto = list_command.fetch_builds(_args(until=printed), context)  # type: ignore[arg-type]
+        _, upto, _ = list_command.fetch_builds(_args(until=printed), context)  # type: ignore[arg-type]
         assert upto[0] == (index, build)
-        _, after = list_command.fetch_builds(_args(since=printed), context)  # type: ignore[arg-type]
+        _, after, _ = list_command.fetch_builds(_args(since=printed), context)  # type: ignore[arg-type]
         assert after[-1] == (index, build)
     assert resolve(("cgr.dev", REF.repository, "latest")).digest == full[0].digest
 
@@ -226,9 +226,9 @@ def test_a_time_without_a_fraction_covers_its_whole_second() -> None:
     assert pull_at("2024-06-29T09:07:00Z") == full[1]  # the newest in that second
     assert pull_at("2024-06-29T09:07:00.000Z") == full[3]  # the exact instant
     assert pull_at("2024-06-29T11:07:00+02:00") == full[1]
-    _, listed = list_command.fetch_builds(_args(until="2024-06-29T09:07:00Z"),
+    _, listed, _ = list_command.fetch_builds(_args(until="2024-06-29T09:07:00Z"),
                                           Context(registry))  # type: ignore[arg-type]
     assert [index for index, _ in listed] == [1, 2, 3, 4]
-    _, listed = list_command.fetch_builds(_args(since="2024-06-29T09:07:00Z", last=2),
+    _, listed, _ = list_command.fetch_builds(_args(since="2024-06-29T09:07:00Z", last=2),
                                           Context(registry))  # type: ignore[arg-type]
     assert [index for index, _ in listed] == [0, 1]
