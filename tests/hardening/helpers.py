@@ -86,33 +86,56 @@ def start_tool(env: dict[str, str], args: Sequence[str], cwd: Path | str,
     )
 
 
+# Linux keeps a process's peak RSS across exec, and a child starts with its parent's pages:
+# measured from pytest (hundreds of MB after a long run), every tool run would "use" that
+# much. So a small launcher starts the tool and reports the tool's own peak (KiB) on a pipe.
+_MEASURE = """
+import os, sys
+report = int(sys.argv[1])
+os.set_inheritable(report, False)
+pid = os.posix_spawn(sys.argv[2], sys.argv[2:], os.environ)
+_, status, usage = os.wait4(pid, 0)
+os.write(report, str(usage.ru_maxrss).encode())
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_tool(env: dict[str, str], *args: str, cwd: Path | str, timeout: float = 90.0,
              entry: Sequence[str] = ENTRY) -> Run:
     """Run the tool to its end and measure it. ``timeout`` is a ceiling against hangs, not a
     performance bound: the process is killed then, and ``assert_clean`` fails the test."""
+    argv = [sys.executable, *entry, *args]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        read_peak, write_peak = os.pipe()
         started = time.monotonic()
-        proc = start_tool(env, args, cwd, out, err, entry)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MEASURE, str(write_peak), *argv], env=env, cwd=str(cwd),
+            stdin=subprocess.DEVNULL, stdout=out, stderr=err, pass_fds=(write_peak,),
+            start_new_session=True,
+        )
+        os.close(write_peak)
         killed = threading.Event()
 
         def kill() -> None:
             killed.set()
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+                os.killpg(proc.pid, 9)
 
         timer = threading.Timer(timeout, kill)
         timer.daemon = True
         timer.start()
         try:
-            _, status, usage = os.wait4(proc.pid, 0)
+            proc.wait()
         finally:
             timer.cancel()
+        with os.fdopen(read_peak, "rb") as peak:
+            reported = peak.read().decode() or "0"
         seconds = time.monotonic() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Run(list(proc.args), proc.returncode, out.read().decode(errors="replace"),
-                   err.read().decode(errors="replace"), seconds, int(usage.ru_maxrss),
+        return Run(argv, proc.returncode, out.read().decode(errors="replace"),
+                   err.read().decode(errors="replace"), seconds, int(reported),
                    killed.is_set())
 
 
