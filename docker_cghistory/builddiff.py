@@ -17,9 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from . import buildfacts, diffreport
 from .changes import PackageChanges, diff_config, diff_packages
@@ -27,11 +26,11 @@ from .content import Content
 from .errors import sanitize
 from .platforms import Platform
 from .reference import Reference
+from .workers import both
 
 if TYPE_CHECKING:
     from .streams import Streams
 
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -99,12 +98,6 @@ def warner(streams: Streams, progress: LayerProgress | None) -> Callable[[str], 
 # --- the comparison ------------------------------------------------------------------------
 
 
-def _both(pool: ThreadPoolExecutor, first: Callable[[], T], second: Callable[[], T]) -> list[T]:
-    """Two reads at once; the first failure is the caller's."""
-    futures = [pool.submit(first), pool.submit(second)]
-    return [future.result() for future in futures]
-
-
 def _other_platforms(old: tuple[Content, str], new: tuple[Content, str],
                      platform: Platform) -> tuple[str, ...]:
     """The platforms whose image differs between the builds (or that one of them lacks)."""
@@ -123,28 +116,21 @@ def compare(old: Named, new: Named, contents: tuple[Content, Content], platform:
             *, warn: Callable[[str], None],
             progress: Callable[[int], None] | None) -> diffreport.DiffReport:
     """Both builds' images for ``platform``, then their facts, each pair read in parallel."""
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="diff")
-    try:
-        images = _both(pool,
-                       lambda: buildfacts.platform_manifest(contents[0], old.digest, platform),
-                       lambda: buildfacts.platform_manifest(contents[1], new.digest, platform))
-        image = image_name(old, new)
+    images = both(lambda: buildfacts.platform_manifest(contents[0], old.digest, platform),
+                  lambda: buildfacts.platform_manifest(contents[1], new.digest, platform),
+                  "diff")
+    image = image_name(old, new)
 
-        def facts_of(index: int) -> buildfacts.BuildFacts:
-            return buildfacts.facts(contents[index], images[index], warn=warn,
-                                    progress=progress)
+    def facts_of(index: int) -> buildfacts.BuildFacts:
+        return buildfacts.facts(contents[index], images[index], warn=warn, progress=progress)
 
-        if images[0].digest == images[1].digest:
-            shared = facts_of(1)
-            others = _other_platforms((contents[0], old.digest), (contents[1], new.digest),
-                                      platform)
-            return diffreport.DiffReport(image, str(platform), _side(old, shared),
-                                         _side(new, shared), identical=True, others=others)
-        before, after = _both(pool, lambda: facts_of(0), lambda: facts_of(1))
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: do not wait for the network
-        raise
-    pool.shutdown(wait=False)
+    if images[0].digest == images[1].digest:
+        shared = facts_of(1)
+        others = _other_platforms((contents[0], old.digest), (contents[1], new.digest),
+                                  platform)
+        return diffreport.DiffReport(image, str(platform), _side(old, shared),
+                                     _side(new, shared), identical=True, others=others)
+    before, after = both(lambda: facts_of(0), lambda: facts_of(1), "diff")
     packages = (diff_packages(before.packages, after.packages)
                 if before.packages is not None and after.packages is not None
                 else PackageChanges())

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from . import buildfacts
+from . import workers as _workers
 from .changes import PackageChanges, diff_packages
 from .content import Content
 from .errors import CghistoryError, sanitize
@@ -42,19 +42,7 @@ Warn = Callable[[str], None]
 
 def parallel(function: Callable[[T], R], items: Sequence[T],
              workers: int = WORKERS) -> list[R]:
-    """``function`` over ``items`` in threads, results in order (the registry client's own
-    pattern for history windows): a failure or Ctrl-C does not wait for requests in flight."""
-    if len(items) <= 1:
-        return [function(item) for item in items]
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(items)),
-                              thread_name_prefix="buildindex")
-    try:
-        return list(pool.map(function, items))
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown(wait=False)
+    return _workers.parallel(function, items, workers, "buildindex")
 
 
 class _Slot(Generic[R]):

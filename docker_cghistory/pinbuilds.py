@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from . import buildfacts
@@ -29,6 +28,7 @@ from .errors import CghistoryError, sanitize
 from .pinning import BuildKey, BuildPlatforms
 from .platforms import Platform
 from .reference import Reference
+from .workers import parallel
 
 Warn = Callable[[str], None]
 
@@ -102,9 +102,7 @@ def compare_moves(context: Context, moves: Sequence[Move], platform: Platform, *
     distinct = list(dict.fromkeys(moves))
     if len(distinct) <= 1:
         return {move: one(move) for move in distinct}
-    with ThreadPoolExecutor(max_workers=min(workers, len(distinct)),
-                            thread_name_prefix="pin-changes") as pool:
-        return dict(zip(distinct, pool.map(one, distinct), strict=True))
+    return dict(zip(distinct, parallel(one, distinct, workers, "pin-changes"), strict=True))
 
 
 def _named(report: DiffReport, image: str) -> DiffReport:

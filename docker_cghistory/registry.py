@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import quote, urljoin, urlsplit
 
-from . import cache, failures, history, log, notfound
+from . import cache, failures, history, log, notfound, workers
 from .auth import Authenticator, Challenge, hint_for, parse_challenge
 from .credentials import ANONYMOUS, Credential
 from .errors import (
@@ -208,19 +208,7 @@ class RegistryClient:
 
     def _parallel(self, function: Callable[[Window], list[Build]],
                   windows: list[Window]) -> list[list[Build]]:
-        if len(windows) <= 1:
-            return [function(window) for window in windows]
-        from concurrent.futures import ThreadPoolExecutor
-
-        pool = ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(windows)))
-        try:
-            return list(pool.map(function, windows))
-        except BaseException:
-            # Ctrl-C or a failed window: do not wait for requests still in flight.
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        finally:
-            pool.shutdown(wait=False)
+        return workers.parallel(function, windows, MAX_PARALLEL, "history")
 
     def _prewarm(self, connections: int) -> None:
         """Open connections for the parallel windows while the token dance is under way.
