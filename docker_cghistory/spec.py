@@ -1,7 +1,9 @@
 """The one argument table: argparse, argcomplete and docker's ``__complete`` all read it.
 
 Plain classes and tuples, no imports: completion reads this table on every TAB, and importing
-argparse (or even dataclasses) there would cost more than the answer itself.
+argparse (or even dataclasses) there would cost more than the answer itself. Longer than our
+other modules on purpose: it is the whole command-line surface (every command's options,
+choices, exclusive groups and examples) in one place, which is what a reader of it wants.
 """
 
 from __future__ import annotations
