@@ -2,8 +2,8 @@
 # Show the main job end to end on one machine with no network beyond loopback: a real
 # registry with real images, the Chainguard-compatible front (tests/support/front.py) holding
 # their history (30 nightly builds of chainguard/python:latest, 10 of chainguard/busybox:latest
-# whose /app/selftest fails from #2 on; see scripts/demo_images.py), and docker-cghistory
-# listing them.
+# whose /app/selftest fails from #2 on, and 7 multi-platform builds of chainguard/node:latest
+# with SBOM attestations; see scripts/demo_images.py), and docker-cghistory listing them.
 #
 # Usage: scripts/demo.sh [--keep]
 #   --keep  leave the registry and the front running afterwards and print the environment
@@ -84,7 +84,10 @@ front_host="${front_url#http://}"
 # 3. A throw-away docker client configuration, so the demo never reads your credentials.
 export DOCKER_CONFIG="$work/docker" XDG_CACHE_HOME="$work/cache"
 mkdir -p "$DOCKER_CONFIG" "$XDG_CACHE_HOME"
-echo '{}' >"$DOCKER_CONFIG/config.json"
+# Logged in as the front's demo user (scripts/demo_images.py), as a cgr.dev user would be:
+# a logged-in user reads every tag, and unknown tags get "did you mean" hints.
+printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$front_host" "$(printf demo:demo | base64)" \
+    >"$DOCKER_CONFIG/config.json"
 
 if command -v docker-cghistory >/dev/null; then
     cghistory=(docker-cghistory)
@@ -149,6 +152,9 @@ this machine (DOCKER_HOST or the default socket):
   docker cghistory busybox
   (cd $work/project && docker cghistory pin && docker cghistory pin --check && echo pinned)
   docker cghistory bisect busybox --good 7 -- docker run --rm --network none {} /app/selftest
+  docker cghistory node --platforms
+  docker cghistory node --platform linux/amd64
+  docker cghistory diff node
 
 Without the docker CLI, use ${cghistory[*]} in place of "docker cghistory".
 Stop it and remove its files with:

@@ -9,7 +9,10 @@ or 1 from the build that "broke"), which the README's bisect example runs.
 
 Builds: ``chainguard/python:latest``, 30 nightly builds at 02:00 UTC ending today (every
 other time with a fraction of a second, as cgr.dev writes them); ``chainguard/busybox:latest``,
-10 builds a day apart ending 5 minutes ago, whose selftest fails from #2 (newest first) on.
+10 builds a day apart ending 5 minutes ago, whose selftest fails from #2 (newest first) on;
+``chainguard/node:latest``, the seven multi-platform builds of tests/support/images
+(``push_build_series``: OCI indexes of linux/amd64 and linux/arm64 with SBOM attestations,
+one build where only arm64 changed, one without arm64), for the diff and platform examples.
 Usage: demo_images.py REGISTRY_URL FRONT_CONFIG_JSON
 """
 
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.support.front import format_timestamp, make_history  # noqa: E402
+from tests.support.images import push_build_series, repo_configs  # noqa: E402
 
 BUSYBOX = Path("/bin/busybox")
 APPLETS = ("sh", "cat", "echo", "ls", "sleep", "true", "false", "env", "test", "grep")
@@ -38,6 +42,7 @@ LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 CONFIG = "application/vnd.docker.container.image.v1+json"
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 PYTHON_BUILDS, BUSYBOX_BUILDS, FIRST_BAD = 30, 10, 2  # FIRST_BAD: index, newest first
+DEMO_USER, DEMO_PASSWORD = "demo", "demo"  # the login demo.sh writes to its docker config
 
 
 def _tar(files: dict[str, tuple[int, bytes | None, str]]) -> bytes:
@@ -162,10 +167,16 @@ def main(argv: list[str]) -> int:
                                      headers={"Accept": MANIFEST})
         with urllib.request.urlopen(get, timeout=30) as response:
             pusher.manifest(repo, "latest", response.read())
-    config = {"repos": {
+    node = push_build_series(pusher, repo="chainguard/node", tag="latest",
+                             end=newest - timedelta(hours=1))
+    repos = {
         "chainguard/python": {"public": True, "history": {"latest": python}},
         "chainguard/busybox": {"public": True, "history": {"latest": busybox_history}},
-    }}
+        **repo_configs([node]),
+    }
+    for repo in repos.values():  # demo.sh logs in as demo: tags lists, "did you mean" hints
+        repo["users"] = {DEMO_USER: {"password": DEMO_PASSWORD}}
+    config = {"repos": repos}
     config_path.write_text(json.dumps(config))
     return 0
 
