@@ -219,6 +219,23 @@ class Template:
         self._render(self.nodes, row, out)
         return "".join(out)
 
+    def render_header(self, titles: dict[str, object]) -> str:
+        """The header row of a ``table`` template: each field's title in its place.
+
+        An ``{{if}}`` block's column is headed by the title of the field its condition tests
+        (``{{if .LocalTag}}current{{else}}-{{end}}`` → ``LOCAL TAG``), not by whichever
+        literal the first branch holds.
+        """
+        out: list[str] = []
+        for node in self.nodes:
+            if isinstance(node, _If):
+                named = [word[1:] for condition, _ in node.branches for word in condition
+                         if word.startswith(".") and word[1:] in titles]
+                out.append(go_text(titles[named[0]]) if named else "")
+            else:
+                self._render([node], titles, out)
+        return "".join(out)
+
 
 def align(rows: Iterable[Sequence[str]], out: TextIO, padding: int = PADDING) -> None:
     """Write cells as aligned columns (docker's tabwriter settings: padding 3)."""
@@ -261,7 +278,7 @@ def render(
     if fmt.startswith(("table ", "table\t")):
         template = Template(fmt[len("table") :].strip(" "), fields)
         titles = {name: headers.get(name, name.upper()) for name in fields}
-        lines = [template.render(titles)] + [template.render(dict(row)) for row in rows]
+        lines = [template.render_header(titles)] + [template.render(dict(row)) for row in rows]
         align([line.split("\t") for line in lines], out)
         return
     template = Template(fmt, fields)

@@ -144,3 +144,15 @@ def test_objects_and_lists_print_as_go_prints_them() -> None:
     out = show("{{.Updated}}|{{.Digest}}|{{.Tag}}|{{json .Updated}}", rows)
     assert out == ('map[linux/amd64:sha256:a linux/arm64:sha256:b]|[x 1 true]||'
                    '{"linux/arm64":"sha256:b","linux/amd64":"sha256:a"}\n')
+
+
+def test_an_if_block_in_a_table_template_is_headed_by_the_field_it_tests() -> None:
+    """Not by the first branch's literal: ``{{if .LocalTag}}current…`` is the LOCAL TAG column."""
+    rows = [{"Index": 0, "LocalTag": True, "Local": True},
+            {"Index": 1, "LocalTag": False, "Local": False}]
+    out = io.StringIO()
+    render(rows, "table {{.Index}}\\t{{if .LocalTag}}current{{else if .Local}}pulled"
+                  "{{else}}-{{end}}", out, fields=("Index", "LocalTag", "Local"),
+                  headers={"Index": "#", "LocalTag": "LOCAL TAG", "Local": "LOCAL"},
+                  table=((), ()))
+    assert out.getvalue().splitlines() == ["#   LOCAL TAG", "0   current", "1   -"]
