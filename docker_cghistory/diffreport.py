@@ -21,7 +21,7 @@ from .errors import sanitize
 SOURCES = {
     "sbom": "packages from the SBOM attestation",
     "layers": "packages from the layers (apk/dpkg database)",
-    "none": "no packages found",
+    "none": "no package data",
 }
 NO_PACKAGES = "no SBOM attestation and no apk or dpkg database"
 ARROW = "→"
@@ -171,9 +171,6 @@ def render_text(report: DiffReport) -> str:
         return identical_line(report) + "\n"
     lines = _header(report)
     changes = report.packages
-    for word, side in (("old", report.old), ("new", report.new)):
-        if side.source == "none":
-            lines.append(f"no package data for the {word} build {side.label()} ({NO_PACKAGES})")
     sections: list[tuple[str, list[tuple[str, str]]]] = [
         ("Packages changed", [(c.name, f"{c.old} {ARROW} {c.new}") for c in changes.changed]),
         ("Packages added", [(p.name, p.version) for p in changes.added]),
