@@ -18,12 +18,12 @@ from typing import Any
 from .changes import ConfigChange, ImageSize, PackageChanges, to_json
 from .errors import sanitize
 
+NO_PACKAGES = "no SBOM attestation and no apk or dpkg database"
 SOURCES = {
     "sbom": "packages from the SBOM attestation",
     "layers": "packages from the layers (apk/dpkg database)",
-    "none": "no package data",
+    "none": f"no package data ({NO_PACKAGES})",
 }
-NO_PACKAGES = "no SBOM attestation and no apk or dpkg database"
 ARROW = "→"
 
 

@@ -114,7 +114,7 @@ def test_finds_the_first_bad_build_through_the_docker_cli(
     header = f"{image(front)}  linux/"
     assert result.stdout.splitlines()[7].startswith(header), result.stdout
     # These builds hold no package database: said in one line, config and size still shown.
-    assert f"no package data for the old build #5 {good_digest[7:19]} (" in result.stdout
+    assert f"  old #5 {good_digest[7:19]}  {good_time}  no package data (" in result.stdout
     assert result.stdout.splitlines()[-2:][0] == "Size"
     runs = verdict_lines(result.stderr)
     assert 2 < len(runs) <= math.ceil(math.log2(12)) + 2
