@@ -128,10 +128,18 @@ def _unknown_flag(flag: str, command: spec.Command, top: bool) -> str:
         return f"unknown flag: {shown} (did you mean {near}?)"
     owners = [c.name for c in spec.COMMANDS if flag in _flags_of(c, False)]
     if owners:
-        named = " and ".join((", ".join(owners[:-1]), owners[-1])) if len(owners) > 1 \
-            else owners[0]
-        return f"unknown flag: {shown} (an option of {named}, not of {command.name})"
+        return f"unknown flag: {shown} (an option of {_names(owners)}, not of {command.name})"
+    # A typo of another command's flag: `python --previos` meant `pull python --previous`.
+    elsewhere = suggest.nearest(flag, [f for c in spec.COMMANDS for f in _flags_of(c, False)])
+    if elsewhere:
+        owners = [c.name for c in spec.COMMANDS if elsewhere in _flags_of(c, False)]
+        return (f"unknown flag: {shown} (did you mean {elsewhere}? it is an option of "
+                f"{_names(owners)}, not of {command.name})")
     return f"unknown flag: {shown}"
+
+
+def _names(words: list[str]) -> str:
+    return " and ".join((", ".join(words[:-1]), words[-1])) if len(words) > 1 else words[0]
 
 
 def parse(words: list[str], prog: str) -> tuple[spec.Command, argparse.Namespace]:

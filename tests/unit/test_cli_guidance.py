@@ -153,6 +153,9 @@ def test_an_image_named_help_is_reachable_through_list(cgr: FakeCgr, capsys) -> 
      "unknown flag: --registry (an option of list, pull, pin, bisect and diff, not of "
      "install). "
      "See 'docker-cghistory install --help'"),
+    (("python", "--previos"),  # a typo of another command's flag
+     "unknown flag: --previos (did you mean --previous? it is an option of pull and pin, "
+     "not of list). See 'docker-cghistory --help'"),
     (("pull", "python", "--zzzzzz"),
      "unknown flag: --zzzzzz. See 'docker-cghistory pull --help'"),
     (("--versoin",),
