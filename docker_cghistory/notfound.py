@@ -86,3 +86,18 @@ def with_digest_hint(error: TagNotFound, reference: Reference, typed: str,
     if not looks_like_digest(reference.tag):
         return error
     return TagNotFound(f"{error}; {digest_hint(typed, reference.tag or '', program)}")
+
+
+def with_command_hint(error: RepositoryNotFound, typed: str,
+                      program: str) -> RepositoryNotFound:
+    """``error``, plus the command the user probably meant: ``docker cghistory pul`` lists an
+    image called ``pul`` (a valid name), which does not exist; ``pull`` does."""
+    from . import spec, suggest
+
+    if any(mark in typed for mark in "/:@."):
+        return error
+    names = [name for command in spec.COMMANDS for name in (command.name, *command.aliases)]
+    near = suggest.nearest(typed, names)
+    if near is None:
+        return error
+    return RepositoryNotFound(f"{error}; did you mean the command '{program} {near}'?")

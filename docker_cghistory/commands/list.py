@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from .. import output, selection
 from ..complete import remember_builds, remember_reference
 from ..context import Context
-from ..errors import CghistoryError, TagNotFound, UsageError
+from ..errors import CghistoryError, RepositoryNotFound, TagNotFound, UsageError
 from ..history import Build, Window
-from ..notfound import with_digest_hint
+from ..notfound import with_command_hint, with_digest_hint
 from ..reference import Reference
 from ..timespec import format_age, parse_when, utcnow
 
@@ -207,6 +207,8 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     except TagNotFound as error:
         wanted = context.parse(args.image)
         raise with_digest_hint(error, wanted, args.image, context.program) from None
+    except RepositoryNotFound as error:
+        raise with_command_hint(error, args.image, context.program) from None
     facts = None
     listed = len(builds)
     if wanted_facts is not None and builds:

@@ -46,6 +46,16 @@ def test_a_mistyped_command(plugin_env: DockerConfig) -> None:
         "See 'docker cghistory --help'")
 
 
+def test_a_mistyped_command_alone_names_the_command_once_the_image_is_missing(
+        plugin_env: DockerConfig, front: Front) -> None:
+    """``docker cghistory pul`` is a valid listing of an image called pul; when the registry
+    has no such repository, the error also names the command that was probably meant."""
+    result = docker(plugin_env, "cghistory", "--registry", front.host, "pul")
+    line = one_line_error(result, 1)
+    assert line.startswith(f"not found: {front.host}/chainguard/pul:latest"), line
+    assert line.endswith("; did you mean the command 'docker cghistory pull'?"), line
+
+
 def test_a_mistyped_flag(plugin_env: DockerConfig) -> None:
     result = docker(plugin_env, "cghistory", "pull", "python", "--previos")
     assert one_line_error(result, 2) == (
