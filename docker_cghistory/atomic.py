@@ -27,8 +27,13 @@ def write(
     mode: int,
     owner: tuple[int, int] | None = None,
     before_rename: Callable[[], None] | None = None,
+    durable: bool = True,
 ) -> None:
     """Replace ``path`` with ``data``: temporary file in its folder, fsync, rename, fsync folder.
+
+    ``durable=False`` skips both fsyncs, for entries that are checked when read back (content
+    kept under its digest): after a crash such an entry is at worst empty, and then ignored.
+    The rename still means no reader ever sees half a file.
 
     ``mode`` is set exactly (the umask does not apply): 0600 for the cache, 0755 for the
     launcher, the file's own mode for a pinned file. ``owner`` (uid, gid) is given back where
@@ -59,7 +64,8 @@ def write(
             if owner is not None:  # first: a change of owner may clear set-id mode bits
                 _give_back(descriptor, owner)
             _set_mode(descriptor, temporary, mode)
-            os.fsync(descriptor)
+            if durable:
+                os.fsync(descriptor)
         if before_rename is not None:
             before_rename()
         os.replace(temporary, path)
@@ -70,7 +76,8 @@ def write(
                 os.unlink(temporary)
             except OSError:
                 pass
-    sync_folder(folder)
+    if durable:
+        sync_folder(folder)
 
 
 def _set_mode(descriptor: int, path: str, mode: int) -> None:

@@ -74,7 +74,7 @@ def key_name(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:40]
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
     """Write ``data`` to ``path`` (0600) once its folder passes the trust checks.
 
     The cache's thin wrapper around ``atomic.write``: the folder, and every level above it up
@@ -82,7 +82,7 @@ def write_atomic(path: str, data: bytes) -> None:
     ``PermissionError``; callers already treat a cache that cannot be written as no cache.
     """
     ensure_dir(os.path.dirname(path))
-    atomic.write(path, data, mode=0o600)
+    atomic.write(path, data, mode=0o600, durable=durable)
 
 
 def read_json(kind: str, name: str, max_age: float | None = None) -> object | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -88,6 +89,16 @@ def _parse_manifest(raw: bytes, digest: str, declared: str, what: str) -> Manife
         else:
             raise RegistryError(f"the {what} {digest} is neither an image manifest nor an index")
     return Manifest(digest, media_type, raw, document)
+
+
+_pruned = threading.Event()
+
+
+def _prune_once() -> None:
+    """Bound the folder once per run (not after every document: a listing stores dozens)."""
+    if not _pruned.is_set():
+        _pruned.set()
+        cache.prune(_CACHE_KIND, CACHE_BUDGET)
 
 
 class Content:
@@ -260,8 +271,9 @@ class Content:
         if not self.use_cache or len(data) > CACHE_BUDGET // 8:
             return
         try:
-            cache.write_atomic(self._path(digest), data)
+            # Checked against its digest when read back: not worth an fsync per document.
+            cache.write_atomic(self._path(digest), data, durable=False)
         except OSError:
             return
-        cache.prune(_CACHE_KIND, CACHE_BUDGET)
+        _prune_once()
 

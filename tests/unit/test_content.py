@@ -76,7 +76,8 @@ def test_a_kept_manifest_is_not_read_again_and_a_planted_one_is_ignored(requests
 
 def test_the_kept_documents_stay_within_their_budget(requests_mock, monkeypatch) -> None:
     monkeypatch.setattr(content, "CACHE_BUDGET", 4000)
-    for number in range(12):
+    for number in range(12):  # one document per run: the folder is bounded once a run
+        content._pruned.clear()
         blob = json.dumps({"n": number, "pad": "x" * 400}).encode()
         digest = digest_of(blob)
         requests_mock.get(f"{BASE}/blobs/{digest}", content=blob)
