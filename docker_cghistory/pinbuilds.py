@@ -70,7 +70,9 @@ class Move:
     repository: str
     old: str
     new: str
-    new_time: str | None = None
+    new_time: str | None = None  # Build.timestamp, as every output prints a build's time
+    old_time: str | None = None  # known when the resolution read the pinned build
+    tag: str | None = None  # the tag whose history places the old build (None: no history API)
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def compare_moves(context: Context, moves: Sequence[Move], platform: Platform, *
         try:
             content = Content(context.client(move.registry), move.repository)
             reference = Reference(move.registry, move.repository, None)
-            old = Named(reference, move.old)
+            old = Named(reference, move.old, updated=move.old_time or _time_of(context, move))
             new = Named(reference, move.new, updated=move.new_time)
             report = compare(old, new, (content, content), platform, warn=warn,
                              progress=None)
@@ -103,6 +105,20 @@ def compare_moves(context: Context, moves: Sequence[Move], platform: Platform, *
     if len(distinct) <= 1:
         return {move: one(move) for move in distinct}
     return dict(zip(distinct, parallel(one, distinct, workers, "pin-changes"), strict=True))
+
+
+def _time_of(context: Context, move: Move) -> str | None:
+    """The pinned build's time from the tag's history, as ``diff`` shows a build named by
+    digest; ``None`` (nothing shown) when the history has no such build or cannot be read:
+    the move's changes are still worth showing."""
+    if move.tag is None:
+        return None
+    try:
+        builds = context.client(move.registry).history(
+            Reference(move.registry, move.repository, move.tag))
+    except CghistoryError:
+        return None
+    return next((build.timestamp for build in builds if build.digest == move.old), None)
 
 
 def _named(report: DiffReport, image: str) -> DiffReport:

@@ -30,7 +30,6 @@ import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
 from .errors import InvalidReference, UsageError, escape_controls, sanitize
 from .platforms import Platform
@@ -77,7 +76,10 @@ class Wanted:
 
     digest: str | None = None
     problem: str | None = None
-    build_time: datetime | None = None
+    build_time: str | None = None  # Build.timestamp, when the history was read
+    # The time of every build the resolution read (digest -> Build.timestamp): a pinned
+    # build among them gets its time shown without another read.
+    times: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -327,11 +329,12 @@ class Report:
 
 def summary(report: Report, check: bool, dry_run: bool, update: bool) -> str:
     """The stderr summary: one line of counts, then a line per skip, error and hint."""
-    verb = "would pin" if dry_run or check else "pinned"
+    would = dry_run or check  # nothing written: every verb says what a write would do
     pinned, other = report.count(PINNED), report.count(OTHER)
     lines = [
-        f"{_plural(report.files, 'file')} scanned, {_plural(pinned, 'reference')} {verb}, "
-        f"{report.count(UPDATED)} updated, {report.count(ALREADY)} already pinned"
+        f"{_plural(report.files, 'file')} scanned, {_plural(pinned, 'reference')} "
+        f"{'would pin' if would else 'pinned'}, {report.count(UPDATED)} "
+        f"{'would update' if would else 'updated'}, {report.count(ALREADY)} already pinned"
         + (f", {other} pinned to other builds" if other else "")
         + (f", {report.count(UNCHANGED)} unchanged for "
            f"{', '.join(map(str, report.platforms))}" if report.platforms else "")
@@ -343,9 +346,9 @@ def summary(report: Report, check: bool, dry_run: bool, update: bool) -> str:
     lines += [f"  skipped {outcome.where}: {sanitize(outcome.old)}: {outcome.reason}"
               for outcome in report.outcomes if outcome.status == SKIPPED]
     if not check:  # --check lists them on stdout with the other differences
-        lines += [f"  pinned to another build {outcome.where}: {outcome.old}"
+        lines += [f"  other build {outcome.where}: {outcome.old}"
                   for outcome in report.outcomes if outcome.status == OTHER]
-    lines += [f"  {'would move' if check or dry_run else 'moved'} {outcome.where}: "
+    lines += [f"  {'would move' if would else 'moved'} {outcome.where}: "
               f"{outcome.reason}" for outcome in report.outcomes
               if outcome.missing and outcome.status in (UPDATED, OTHER)]
     lines += [f"  error: {line}" for line in report.failures]

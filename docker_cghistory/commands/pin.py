@@ -26,9 +26,11 @@ from .. import pinning, rewrite, selection
 from ..complete import remember_reference
 from ..context import Context
 from ..errors import CghistoryError, InvalidReference, NoHistoryAPI, UsageError, sanitize
+from ..history import Build, Window
 from ..pinning import Key, Outcome, Wanted
 from ..platforms import Platform, parse_platform
 from ..reference import Reference
+from ..rewrite.files import looked_for
 from ..selection import Selector
 from ..timespec import utcnow
 
@@ -43,8 +45,6 @@ NO_HISTORY_API = ("docker.io", "ghcr.io", "quay.io", "gcr.io", "mcr.microsoft.co
                   "public.ecr.aws", "registry.k8s.io", "nvcr.io")
 # The registry client keeps 16 connections per host; a tree rarely names more references.
 MAX_RESOLVERS = 16
-# What a directory search takes, for the message when it finds nothing.
-_LOOKED_FOR = "Dockerfile*, Containerfile*, *.dockerfile, compose.yaml, docker-compose*.yml"
 
 Resolve = Callable[[Key], Wanted]
 Found = tuple[rewrite.Snapshot, tuple[list[rewrite.Site], list[rewrite.Skip]]]
@@ -70,13 +70,14 @@ def _resolver(context: Context, selector: Selector | None, now: datetime) -> Res
         client = context.client(registry)
         try:
             if _has_history_api(registry):
+                seen = _Seen(client)
                 try:
-                    choice = selection.fetch(client, reference, selector or selection.NEWEST,
-                                             now)
+                    choice = selection.fetch(seen, reference, selector or selection.NEWEST, now)
                 except NoHistoryAPI:
                     pass  # read the manifest below
                 else:
-                    return Wanted(choice.build.digest, build_time=choice.build.updated)
+                    return Wanted(choice.build.digest, build_time=choice.build.timestamp,
+                                  times=seen.times)
             if selector is not None:
                 return Wanted(problem=f"{selector.flag} needs the tag history API, which "
                                       f"{registry} does not have")
@@ -88,6 +89,27 @@ def _resolver(context: Context, selector: Selector | None, now: datetime) -> Res
             return Wanted(problem=str(error))
 
     return resolve
+
+
+class _Seen:
+    """The history reads ``selection`` makes, with every build's time kept: the build a pin
+    is at may be among them, and ``--changes`` then shows its time without another read."""
+
+    def __init__(self, client: selection.HistorySource) -> None:
+        self.client = client
+        self.times: dict[str, str] = {}
+
+    def _keep(self, builds: list[Build]) -> list[Build]:
+        for build in builds:
+            self.times.setdefault(build.digest, build.timestamp)
+        return builds
+
+    def history(self, reference: Reference, *, since: datetime | None = None,
+                until: datetime | None = None, last: int | None = None) -> list[Build]:
+        return self._keep(self.client.history(reference, since=since, until=until, last=last))
+
+    def history_page(self, reference: Reference, window: Window) -> list[Build]:
+        return self._keep(self.client.history_page(reference, window))
 
 
 def _resolve_all(keys: Iterable[Key], resolve: Resolve,
@@ -149,7 +171,7 @@ def _nothing_found(paths: list[str], outside: list[str]) -> str:
     where = ", ".join(sanitize(path) for path in paths)
     refused = (f"; {len(outside)} symlink{'s' if len(outside) != 1 else ''} to files outside "
                "the tree not followed" if outside else "")
-    return f"no Dockerfile or compose file found in {where} (looked for {_LOOKED_FOR}){refused}"
+    return f"no Dockerfile or compose file found in {where} (looked for {looked_for()}){refused}"
 
 
 def _read(target: rewrite.Target, report: pinning.Report) -> Found | None:
@@ -278,7 +300,6 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
     if args.strict and report.skipped:
         report.failures.append(f"--strict: {report.skipped} skipped (listed above): a "
                                "reference that cannot be pinned cannot be checked")
-    streams.stderr.write(pinning.summary(report, args.check, args.dry_run, args.update))
     for (registry, repository, tag), result in wanted.items():
         if result.digest:
             remember_reference(f"{registry}/{repository}:{tag}")
@@ -288,6 +309,12 @@ def run(args: argparse.Namespace, context: Context, streams: Streams) -> int:
         out.write(pinning.json_lines(sorted(report.outcomes, key=lambda item: item.path)))
     elif args.check:
         out.writelines(outcome.change() + "\n" for outcome in report.violations())
+    # Every mode: the lines first, the summary last. stdout is block-buffered on a pipe and
+    # stderr is not, so without the flush a terminal fed by both (2>&1, CI logs) would get
+    # the summary first.
+    out.flush()
+    streams.stderr.write(pinning.summary(report, args.check, args.dry_run, args.update))
+    streams.stderr.flush()
     return report.exit_code(args.check)
 
 
@@ -345,9 +372,10 @@ def _move_of(outcome: Outcome, wanted: dict[Key, Wanted]) -> pinbuilds.Move | No
     result = wanted.get(key)
     if result is None or result.digest is None or reference.digest is None:
         return None
-    when = result.build_time.strftime("%Y-%m-%dT%H:%M:%SZ") if result.build_time else None
     return pinbuilds.Move(f"{key[0]}/{key[1]}:{key[2]}", key[0], key[1], reference.digest,
-                          result.digest, when)
+                          result.digest, new_time=result.build_time,
+                          old_time=result.times.get(reference.digest),
+                          tag=key[2] if _has_history_api(key[0]) else None)
 
 
 def _json_with_changes(outcomes: list[Outcome], wanted: dict[Key, Wanted],

@@ -52,6 +52,16 @@ _COMPOSE_PATTERNS = (
 )
 
 
+def looked_for() -> str:
+    """The names a directory search takes, for the message when it finds none: made from the
+    patterns above, so that the message never names fewer files than the search finds.
+    Dockerfile names match in any case; they are shown as docker spells them."""
+    dockerfiles = [pattern.replace("dockerfile", "Dockerfile").replace("containerfile",
+                                                                        "Containerfile")
+                   for pattern in _DOCKERFILE_PATTERNS]
+    return f"{', '.join(dockerfiles)} (in any case) and {', '.join(_COMPOSE_PATTERNS)}"
+
+
 def kind_by_name(path: str) -> str | None:
     """``"dockerfile"``, ``"compose"`` or None when a directory search should not take it.
 

@@ -1208,3 +1208,24 @@ def test_format_json_for_ci(catalog: Front, plugin_pin: Pin, tmp_path: Path) -> 
     ]
     assert "not found" in objects[2]["Reason"]
     assert objects[0]["Old"] == f"{host}/chainguard/python:latest@{history[-1][1]}"
+
+
+@pytest.mark.parametrize("mode", [[], ["--update"], ["--check"], ["--update", "--check"],
+                                  ["--dry-run"], ["--update", "--dry-run"],
+                                  ["--format", "json"], ["--update", "--format", "json"]])
+def test_on_one_pipe_the_references_come_first_and_the_summary_last(
+        catalog: Front, pin: Pin, tmp_path: Path, mode: list[str]) -> None:
+    """As a terminal, ``2>&1`` or a CI log shows them: stdout is block-buffered on a pipe, so
+    pin must flush it before the summary, in every mode."""
+    older = CATALOG["chainguard/static"]["latest"][-3][1]
+    (tmp_path / "Dockerfile").write_text(f"FROM {catalog.host}/chainguard/go:1.22\n"
+                                         f"FROM {catalog.host}/chainguard/static:latest@{older}\n")
+    raw = subprocess.run([CONSOLE, "pin", *mode], env=pin.env.env, cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60,
+                         check=False)
+    lines = raw.stdout.decode().splitlines()
+    assert "Traceback" not in raw.stdout.decode()
+    at = next(i for i, line in enumerate(lines) if line.startswith("1 file scanned, "))
+    assert at > 0, lines  # a reference line (or the diff) before it
+    assert all(line.startswith("  ") for line in lines[at + 1:]), lines  # then only the summary
+    assert any("Dockerfile" in line for line in lines[:at]), lines

@@ -11,6 +11,7 @@ pushed (``Series.expected_diff``), never against numbers repeated here.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -287,3 +288,29 @@ def test_changes_in_json_go_under_changes_as_diff_writes_them(
         assert changes["Packages"] == expected.packages
         assert (changes["Old"]["Digest"], changes["New"]["Digest"]) == (old.digest, new.digest)
         assert changes["New"]["PlatformDigest"] == new.platforms[AMD].digest
+
+
+@pytest.mark.parametrize("selected", [False, True])
+def test_markdown_changes_show_both_builds_times_as_diff_does(
+        plugin_env: DockerConfig, front: Front, python: Series, tmp_path: Path,
+        selected: bool) -> None:
+    """Moving to the newest build: without a selector pin reads only that build, so the pinned
+    build's time comes from the tag's history; with ``--digest`` from the history read then."""
+    old, new = at(python, len(python.builds) - 3), at(python, len(python.builds) - 1)
+    tag = tag_of(front, python)
+    pinned_tree(tmp_path, f"{tag}@{old.digest}")
+    chosen = select(front, python, new) if selected else ["--image", tag]
+    result = pin(plugin_env, "--update", "--dry-run", "--changes", "--format", "markdown",
+                 "--platform", AMD, *chosen, str(tmp_path))
+    expect(result, 0)
+    diff = plugin_env.run("docker", "cghistory", "diff", tag, old.digest, new.digest,
+                          "--platform", AMD, "--format", "markdown", timeout=180)
+    expect(diff, 0)
+
+    def sides(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith(("- Old: ", "- New: "))]
+
+    assert len(sides(result.stdout)) == 2, result.stdout
+    assert sides(result.stdout) == sides(diff.stdout)
+    for line in sides(result.stdout):
+        assert re.search(r"`, \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z; ", line), line

@@ -152,17 +152,39 @@ def test_summary_counts_other_builds_apart_and_says_update_moves_them() -> None:
     lines = text.splitlines()
     assert lines[0] == ("2 files scanned, 0 references pinned, 0 updated, 1 already pinned, "
                         "1 pinned to other builds, 0 skipped")
-    assert lines[1] == f"  pinned to another build Dockerfile:1: python:3.12@{B}"
+    # The shape of every per-reference summary line: two spaces, what, FILE:LINE: REFERENCE.
+    assert lines[1] == f"  other build Dockerfile:1: python:3.12@{B}"
     assert lines[-1] == ("  1 reference pinned to other builds than the selected one: "
                          "--update moves it")
     assert report.exit_code(check=False) == 0
     # --check: it is a difference; listed on stdout by the command, counted here.
     checked = pinning.summary(report, check=True, dry_run=False, update=False)
     assert ", 1 not pinned as wanted" in checked.splitlines()[0]
-    assert "pinned to another build Dockerfile" not in checked
+    assert "other build Dockerfile" not in checked
     assert report.exit_code(check=True) == 1
     assert [o.change() for o in report.violations()] == [
         f"Dockerfile:1: python:3.12@{B} -> python:3.12@{A}"]
+
+
+@pytest.mark.parametrize(("check", "dry_run"), [(True, False), (False, True), (True, True)])
+def test_a_run_that_writes_nothing_says_would_for_every_change(check: bool,
+                                                               dry_run: bool) -> None:
+    moved = decide(site(f"python:3.12@{B}"), Wanted(A), Options(update=True, check=check))
+    pinned = decide(site("go:1"), Wanted(A), PLAIN)
+    first = pinning.summary(report_of(moved, pinned), check, dry_run, update=True)
+    assert first.splitlines()[0].startswith(
+        "2 files scanned, 1 reference would pin, 1 would update, 0 already pinned, ")
+    written = pinning.summary(report_of(moved, pinned), False, False, update=True)
+    assert written.splitlines()[0].startswith(
+        "2 files scanned, 1 reference pinned, 1 updated, 0 already pinned, ")
+
+
+def test_the_skipped_line_has_the_shape_of_the_other_build_line() -> None:
+    skip = pinning.Outcome("compose.yaml", 5, "${X}", None, SKIPPED, "why")
+    other = decide(site(f"python:3.12@{B}"), Wanted(A), SELECTED)
+    lines = pinning.summary(report_of(skip, other), False, False, False).splitlines()
+    assert lines[1:3] == ["  skipped compose.yaml:5: ${X}: why",
+                          f"  other build Dockerfile:1: python:3.12@{B}"]
 
 
 def test_json_lines_use_docker_keys_one_object_per_line() -> None:
@@ -321,3 +343,35 @@ def test_platform_verdict_names_every_platform_and_reads_variants_as_docker_does
     verdict = pinning.platform_verdict({AMD: AMD_1, ARM: ARM_1}, {AMD: AMD_1, ARM: ARM_1},
                                        [AMD, Platform("linux", "arm64")])
     assert verdict == pinning.Verdict(False, "unchanged for linux/amd64, linux/arm64")
+
+
+# --------------------------------------------------------------------------- --changes times
+class _History:
+    """A registry's history of one tag, or the error reading it raises."""
+
+    def __init__(self, builds: list[Build] | Exception) -> None:
+        self.builds = builds
+
+    def history(self, reference: Reference) -> list[Build]:
+        if isinstance(self.builds, Exception):
+            raise self.builds
+        return self.builds
+
+
+class _Context:
+    def __init__(self, client: _History) -> None:
+        self.client = lambda registry: client
+
+
+def test_the_pinned_builds_time_is_read_from_the_history_or_not_shown() -> None:
+    from docker_cghistory import pinbuilds
+    from docker_cghistory.errors import NoHistoryAPI
+
+    when = datetime(2026, 12, 2, 5, 25, 32, tzinfo=timezone.utc)
+    builds = [Build(when, A), Build(when.replace(day=1), B, "2026-12-01T05:25:32.5Z")]
+    move = pinbuilds.Move("r.example/x:latest", "r.example", "x", B, A, tag="latest")
+    assert pinbuilds._time_of(_Context(_History(builds)), move) == builds[1].timestamp
+    assert pinbuilds._time_of(_Context(_History(builds[:1])), move) is None  # not in it
+    assert pinbuilds._time_of(_Context(_History(NoHistoryAPI("none"))), move) is None
+    untagged = pinbuilds.Move("r.example/x:latest", "r.example", "x", B, A)
+    assert pinbuilds._time_of(_Context(_History(AssertionError())), untagged) is None

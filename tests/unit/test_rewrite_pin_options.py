@@ -9,13 +9,15 @@ pin does with that answer.
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from docker_cghistory import cli
+from docker_cghistory import cli, rewrite
 from docker_cghistory.streams import Streams
 from tests.unit import test_rewrite_pin_command as base
 from tests.unit.conftest import Env
@@ -97,7 +99,7 @@ def test_pins_at_other_builds_are_reported_checked_and_moved_by_update(
         assert err.splitlines()[0] == (
             "1 file scanned, 0 references pinned, 0 updated, 1 already pinned, "
             "1 pinned to other builds, 0 skipped")
-        assert f"  pinned to another build Dockerfile:1: {at_old}" in err.splitlines()
+        assert f"  other build Dockerfile:1: {at_old}" in err.splitlines()
         assert err.splitlines()[-1].endswith("--update moves it")
 
         code, out, err = run_pin(capsys, "--check", *selector)
@@ -141,6 +143,29 @@ def test_common_dockerfile_names_are_found(tree: Path, resolved: list,
     assert sorted(line.split(":")[0] for line in out.splitlines()) == sorted(
         f"d{index}/{name}" for index, name in enumerate(NAMES))
     assert err.startswith(f"{len(NAMES)} files scanned, {len(NAMES)} references pinned")
+
+
+COMPOSE_NAMES = ("compose.yaml", "compose.yml", "compose.override.yaml",
+                 "compose.override.yml", "docker-compose.yml", "docker-compose.yaml",
+                 "docker-compose.prod.yaml")
+
+
+def test_the_no_file_message_names_what_the_search_takes_and_nothing_else(
+        tree: Path, resolved: list, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_pin(capsys)
+    assert code == 1
+    listed = err.split("(looked for ", 1)[1].rsplit(")", 1)[0]
+    patterns = [word for word in re.findall(r"[\w*.-]+", listed)
+                if "file" in word.lower() or "compose" in word]
+    # Every name the search takes is one the message names...
+    for name in (*NAMES, *COMPOSE_NAMES):
+        assert any(fnmatch.fnmatch(name.lower(), p.lower()) for p in patterns), (name, listed)
+    # ...and every name the message names is one the search takes.
+    for number, pattern in enumerate(patterns):
+        (tree / str(number)).mkdir()
+        (tree / str(number) / pattern.replace("*", "x")).write_text("FROM go:1\n")
+    found = rewrite.discover(["."])
+    assert sorted(found) == sorted(f"{n}/{p.replace('*', 'x')}" for n, p in enumerate(patterns))
 
 
 COMPOSE = ("services:\n"
@@ -237,6 +262,53 @@ def test_dry_run_diff_colours_only_a_terminal_without_no_color(
     assert "\x1b[2J" not in text and "\\x1b[2J" in text
     if not painted:
         assert "\x1b" not in text
+
+
+class _Pipe:
+    """stdout and stderr on one pipe, as ``2>&1`` or a CI log has them: stdout reaches it
+    when flushed (block-buffered, as Python's stdout on a pipe), stderr at once."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[str, str]] = []
+        self.stdout, self.stderr = _Buffered(self), _Direct(self)
+
+
+class _Buffered(io.StringIO):
+    def __init__(self, pipe: _Pipe) -> None:
+        super().__init__()
+        self.pipe = pipe
+
+    def flush(self) -> None:
+        if self.getvalue():
+            self.pipe.chunks.append(("out", self.getvalue()))
+        self.seek(0)
+        self.truncate()
+
+
+class _Direct(io.StringIO):
+    def __init__(self, pipe: _Pipe) -> None:
+        super().__init__()
+        self.pipe = pipe
+
+    def write(self, text: str) -> int:
+        self.pipe.chunks.append(("err", text))
+        return len(text)
+
+
+@pytest.mark.parametrize("mode", [[], ["--update"], ["--check"], ["--update", "--check"],
+                                  ["--dry-run"], ["--update", "--dry-run"],
+                                  ["--format", "json"], ["--check", "--format", "json"]])
+def test_every_mode_shows_the_references_first_and_the_summary_last(
+        tree: Path, resolved: list, mode: list[str]) -> None:
+    (tree / "Dockerfile").write_text(f"FROM go:1\nFROM {PY}:latest@{OLD}\n")
+    pipe = _Pipe()
+    streams = Streams(pipe.stdout, pipe.stderr, io.StringIO(), stdout_is_tty=False)
+    cli.run(["pin", *mode], streams)
+    kinds = [kind for kind, _ in pipe.chunks]
+    assert "out" in kinds and kinds[-1] == "err", pipe.chunks
+    assert kinds == sorted(kinds, key=["out", "err"].index), pipe.chunks
+    assert "".join(text for kind, text in pipe.chunks if kind == "err").startswith(
+        "1 file scanned, ")
 
 
 def test_no_color_is_read_from_the_environment() -> None:
