@@ -15,7 +15,7 @@ METADATA_COMMAND = "docker-cli-plugin-metadata"
 SOCKET_ENV = "DOCKER_CLI_PLUGIN_SOCKET"
 ORIGINAL_COMMAND_ENV = "DOCKER_CLI_PLUGIN_ORIGINAL_CLI_COMMAND"
 URL = "https://github.com/docker-cghistory/docker-cghistory"
-SHORT_DESCRIPTION = "Chainguard tag history: list, pull, pin and bisect builds"
+SHORT_DESCRIPTION = "Chainguard tag history: list, pull, pin, bisect and diff builds"
 
 
 def metadata_json() -> str:
