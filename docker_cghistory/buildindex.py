@@ -45,6 +45,16 @@ def parallel(function: Callable[[T], R], items: Sequence[T],
     return _workers.parallel(function, items, workers, "buildindex")
 
 
+def _read_all(content: Content, function: Callable[[str], R], digests: list[str]) -> list[R]:
+    """``function`` over every build: inline when each one's document is kept on disk (no
+    request, no thread would wait on anything), else in parallel on the connections the
+    listing's prewarm opened."""
+    if all(content._cached(digest) is not None for digest in digests):
+        return [function(digest) for digest in digests]
+    content.client.await_prewarm()
+    return parallel(function, digests)
+
+
 class _Slot(Generic[R]):
     __slots__ = ("done", "error", "value")
 
@@ -148,10 +158,7 @@ def read_platforms(content: Content, digests: Iterable[str], *,
         finally:
             tick()
 
-    if all(content._cached(digest) is not None for digest in wanted):
-        # Every build was read before (a second listing): no thread would wait on anything.
-        return {digest: one(digest) for digest in wanted}
-    return dict(zip(wanted, parallel(one, wanted), strict=True))
+    return dict(zip(wanted, _read_all(content, one, wanted), strict=True))
 
 
 def same_as(platform_digests: Sequence[str | None], indexes: Sequence[int],
@@ -218,7 +225,7 @@ def read_images(content: Content, digests: Iterable[str], platform: Platform, *,
         finally:
             tick()
 
-    return dict(zip(wanted, parallel(one, wanted), strict=True))
+    return dict(zip(wanted, _read_all(content, one, wanted), strict=True))
 
 
 def change(newer: ImageFacts, older: ImageFacts | None) -> Change:

@@ -65,6 +65,8 @@ __all__ = [
 MAX_TAG_PAGES = 100
 # Connections opened ahead when the size of a history is unknown (2000-3000 builds need 3).
 PREWARM_UNKNOWN = 2
+# The longest a burst of parallel reads waits for warm-ups under way (``await_prewarm``).
+PREWARM_WAIT = 0.5
 PUBLIC_CATALOG_TAGS = ("latest", "latest-dev")
 # Tags read for a "did you mean" hint: three pages; a hint is not worth more requests.
 TAGS_FOR_HINTS = 3000
@@ -105,9 +107,10 @@ class RegistryClient:
         self.attempts = max(1, attempts)
         self.use_disk_cache = use_disk_cache
         # Connections to open once the registry has answered (its certificate is trusted).
-        self._warm = threading.Lock()
+        self._warm = threading.Condition()
         self._answered = False
         self._prewarm_pending = 0
+        self._pings_in_flight = 0
         self.transport = Transport(
             registry, self.base, timeout=self.timeout, sleep=sleep,
             policy=dataclasses.replace(RetryPolicy(), attempts=self.attempts),
@@ -208,6 +211,8 @@ class RegistryClient:
 
     def _parallel(self, function: Callable[[Window], list[Build]],
                   windows: list[Window]) -> list[list[Build]]:
+        if len(windows) > 1:  # one window takes the idle connection; more take the warm-ups
+            self.await_prewarm()
         return workers.parallel(function, windows, MAX_PARALLEL, "history")
 
     def _prewarm(self, connections: int) -> None:
@@ -235,15 +240,36 @@ class RegistryClient:
     def _start_pings(self, connections: int) -> None:
         if connections <= 0:
             return
+        with self._warm:
+            self._pings_in_flight += connections
+
         def ping() -> None:
             try:
                 self.transport.open_spare_connection(self.base + "/v2/")
                 log.debug("prewarm: one more connection open")
             except Exception as error:  # a failed ping only means no head start
                 log.debug(f"prewarm: {type(error).__name__}: {sanitize(error, 120)}")
+            finally:
+                with self._warm:
+                    self._pings_in_flight -= 1
+                    self._warm.notify_all()
 
         for _ in range(connections):
             threading.Thread(target=ping, name="prewarm", daemon=True).start()
+
+    def await_prewarm(self, at_most: float = PREWARM_WAIT) -> None:
+        """Before a burst of parallel reads, let the warm-ups still under way finish.
+
+        A read that finds no idle connection opens a new one: a second handshake for a
+        connection whose ping is about to return, and more connections than the pool keeps
+        (the extra ones are closed). A ping in flight is one request from done, a new
+        connection a handshake and a request, so waiting is the faster road; ``at_most``
+        bounds it for a registry whose ``/v2/`` is slow.
+        """
+        with self._warm:
+            if self._prewarm_pending:  # asked for, but the registry has not answered yet
+                return
+            self._warm.wait_for(lambda: self._pings_in_flight == 0, timeout=at_most)
 
     def _plan_key(self, reference: Reference) -> str:
         return cache.key_name(self.registry, reference.repository, reference.tag_or_latest)

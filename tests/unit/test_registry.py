@@ -369,6 +369,28 @@ def test_tag_link_loop_stops(cgr: FakeCgr, requests_mock) -> None:
 # --- prewarming -------------------------------------------------------------------------------
 
 
+def test_parallel_reads_wait_for_the_warm_ups_under_way(monkeypatch) -> None:
+    """A burst of reads starts on the connections prewarm is opening, not on new ones: it
+    waits for pings in flight (bounded), and not at all when none were started."""
+    import threading
+
+    release = threading.Event()
+    monkeypatch.setattr(transport.Transport, "open_spare_connection",
+                        lambda self, url: release.wait(60))
+    reader = client()
+    reader.await_prewarm(at_most=60)  # nothing under way: returns at once
+    reader._prewarm(2)  # the registry has not answered: only pending, nothing to wait for
+    reader.await_prewarm(at_most=60)
+    reader._registry_answered()  # both pings start, and block on ``release``
+    waiter = threading.Thread(target=reader.await_prewarm, kwargs={"at_most": 60})
+    waiter.start()
+    waiter.join(timeout=0.2)
+    assert waiter.is_alive()  # still waiting for the pings
+    release.set()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()
+
+
 def test_prewarming_starts_once_the_registry_answered(cgr: FakeCgr, monkeypatch) -> None:
     """Spare connections are opened only after the registry's first answer, one per window
     expected; they never borrow the idle connection (see test_transport)."""
