@@ -28,7 +28,7 @@ from .bisect_search import (
 from .errors import CghistoryError, Interrupted, SelectionError, UsageError, sanitize
 from .history import Build
 from .reference import Reference
-from .selection import BUILD_HELP, Selector, choose, parse_build
+from .selection import BUILD_HELP, INDEX_DIGITS, Selector, choose, parse_build
 
 __all__ = [  # the search and the report are re-exported: callers import ``bisect`` alone
     "BUILD_HELP", "SKIP_CODE", "Bisection", "Candidate", "Logger", "Problem", "Result", "Run",
@@ -50,7 +50,7 @@ def resolve_build(builds: Sequence[Build], selector: Selector, text: str, now: d
         index = choose(builds, selector, now).index
     except SelectionError as error:
         hint = ""
-        if selector.kind == "index" and len(text.strip()) >= 6:
+        if selector.kind == "index" and len(text.strip()) == INDEX_DIGITS:
             hint = f" (read as an index; for a digest prefix write sha256:{text.strip()})"
         elif selector.kind == "digest" and not text.strip().lower().startswith("sha256:"):
             hint = " (read as a digest prefix)"

@@ -26,11 +26,15 @@ if TYPE_CHECKING:
 Kind = Literal["digest", "index", "at", "cooldown"]
 FLAGS = ("--digest", "--index", "--previous", "--at", "--cooldown")
 BUILD_HELP = (
-    "a build: an index (all digits, 0 = newest, as 'list' numbers them), a digest "
-    "(sha256:... or 6+ hex characters with a letter among them; write sha256: before a "
-    "prefix of digits only), or a time (2024-06-01, 2024-06-01T09:30:00Z, 7d: the build "
-    "current then)"
+    "a build: an index (up to 6 digits, 0 = newest, as 'list' numbers them), a digest "
+    "(sha256:... or 6+ hex characters, as 'list' prints them; write sha256:123456 for a "
+    "6-digit prefix), or a time (2024-06-01, 2024-06-01T09:30:00Z, 7d: the build current "
+    "then)"
 )
+# The most digits an index has: a million builds is 2700 years of nightly builds. Longer runs
+# of digits are digest prefixes, as 'list' prints some (12 hex characters that happen to be
+# digits only, about 1 build in 280).
+INDEX_DIGITS = 6
 _HEX_RE = re.compile(r"^[0-9a-fA-F]{6,64}$")
 # Builds fetched below a time bound: more than one, so that builds the server includes because
 # it rounds ``end`` up to the millisecond cannot crowd out the one we want.
@@ -113,17 +117,19 @@ def _digest(text: str, flag: str) -> Selector:
 def parse_build(text: str, flag: str, now: datetime) -> Selector:
     """Read one BUILD value (``bisect --good``/``--bad``) into the selector ``pull`` would use.
 
-    The rule is decided by the characters alone, never by the history: all digits is an
-    index, even ``123456`` (which could also be a hex prefix), because a rule that depended on
-    the history would make the same command mean different builds on different days.
-    ``sha256:`` or a hex string with a letter is a digest prefix; anything else is a time. No
-    WHEN is all hex of 6+ characters except absurd ages (``100000d``). Errors are usage errors:
-    the value could not be read at all, whatever the history holds.
+    The rule is decided by the characters alone, never by the history, because a rule that
+    depended on the history would make the same command mean different builds on different
+    days. Up to ``INDEX_DIGITS`` digits is an index, even ``123456`` (which could also be a
+    hex prefix); ``sha256:`` or any other hex string of 6+ characters is a digest prefix, so
+    every short digest ``list`` prints (12 characters, digits alone in about 1 build in 280)
+    reads back as that build; anything else is a time. No WHEN is all hex of 6+ characters
+    except absurd ages (``100000d``). Errors are usage errors: the value could not be read at
+    all, whatever the history holds.
     """
     value = text.strip()
     if not value:
         raise UsageError(f"{flag} is empty: give {BUILD_HELP}")
-    if value.isascii() and value.isdigit():
+    if value.isascii() and value.isdigit() and len(value) <= INDEX_DIGITS:
         return Selector("index", int(value), flag)
     if value.lower().startswith("sha256:") or _HEX_RE.match(value):
         try:

@@ -279,7 +279,9 @@ def test_property_any_answers_end_at_a_good_bad_edge(data: st.DataObject) -> Non
 @pytest.mark.parametrize(("text", "kind", "value"), [
     ("0", "index", 0),
     ("12", "index", 12),
-    ("123456", "index", 123456),  # all digits is an index even when it could be hex
+    ("123456", "index", 123456),  # up to 6 digits is an index even when it could be hex
+    ("1234567", "digest", "1234567"),  # longer: a digest prefix, as 'list' prints some
+    ("123456789012", "digest", "123456789012"),
     ("sha256:123456", "digest", "sha256:123456"),
     ("abcdef", "digest", "abcdef"),
     ("ABCDEF01", "digest", "ABCDEF01"),
@@ -309,7 +311,7 @@ def test_unreadable_build_values_explain_the_rule(text: str) -> None:
     assert message.startswith(("--bad is empty", "invalid --bad", "--bad: invalid digest"))
     assert "\n" not in message
     if "sha256" not in text:
-        assert "all digits" in message and BUILD_HELP in message
+        assert "up to 6 digits" in message and BUILD_HELP in message
 
 
 BUILDS = [Build(NOW - timedelta(days=i), digest(i)) for i in range(8)]  # newest first
