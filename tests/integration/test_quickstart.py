@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import in_ci, require_binary
+from tests.support.services import require_binary, unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -34,13 +34,6 @@ DEBIAN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BLOCK = re.compile(r"<!--\s*quickstart\b[^>]*-->\s*\n```[\w-]*\n(.*?)\n```", re.S)
 CLONE = re.compile(r"\bgit clone\s+(?:-\S+\s+)*(\S+)(?:\s+(?!&&)(\S+))?")
 COMMANDS = ("list", "pull", "pin", "bisect", "install", "uninstall")
-
-
-def missing(message: str) -> None:
-    """A missing prerequisite fails under CI (scripts/test.sh installs it) and skips elsewhere."""
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def quickstart() -> str:
@@ -90,13 +83,13 @@ def fresh_env(home: Path, docker: str) -> dict[str, str]:
 
 def test_readme_quickstart_works_word_for_word_with_debian_python(tmp_path: Path) -> None:
     if not SYSTEM_PYTHON.exists():
-        missing(f"no {SYSTEM_PYTHON}: the quick start is written for Debian's python3")
+        unavailable(f"no {SYSTEM_PYTHON}: the quick start is written for Debian's python3")
     docker = require_binary("docker")
     home = tmp_path / "home"
     home.mkdir()
     env = fresh_env(home, docker)
     if shutil.which("pipx", path=env["PATH"]) is None:
-        missing("pipx is not installed (scripts/test.sh installs it: apt-get install pipx)")
+        unavailable("pipx is not installed (scripts/test.sh installs it: apt-get install pipx)")
     assert not (home / ".local" / "bin").exists()
 
     source = tmp_path / "source"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .services import in_ci
+from .services import unavailable
 
 if TYPE_CHECKING:  # imported when used: a checkout without the test extras still collects
     import trustme
@@ -50,13 +50,8 @@ PROXY_ENV = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 
 def require(condition: bool, message: str) -> None:
     """A missing capability: fail under CI, skip elsewhere."""
-    if condition:
-        return
-    if in_ci():
-        raise RuntimeError(message)
-    import pytest
-
-    pytest.skip(message)
+    if not condition:
+        unavailable(message)
 
 
 def require_root(what: str) -> None:

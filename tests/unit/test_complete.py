@@ -24,6 +24,7 @@ from docker_cghistory.complete import sources as source_module
 from docker_cghistory.complete.core import DEFAULT, FILTER_DIRS, KEEP_ORDER, NO_FILES, Answer
 from docker_cghistory.complete.sources import Sources
 from docker_cghistory.settings import Settings
+from tests.support.services import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = int(time.time())
@@ -771,11 +772,8 @@ def test_committed_scripts_match_the_generator() -> None:
 
     script = ROOT / "completions" / "docker-cghistory.bash"
     if f"argcomplete {_argcomplete_version()} " not in script.read_text().splitlines()[1]:
-        message = ("completions/ was generated with another argcomplete version: "
-                   "run scripts/gen_completions.py")
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)  # CI must not go green on scripts it never compared
-        pytest.skip(message)
+        unavailable("completions/ was generated with another argcomplete version: "
+                    "run scripts/gen_completions.py")
     result = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_completions.py"),
                              "--check"], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
