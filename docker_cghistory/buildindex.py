@@ -49,7 +49,7 @@ def _read_all(content: Content, function: Callable[[str], R], digests: list[str]
     """``function`` over every build: inline when each one's document is kept on disk (no
     request, no thread would wait on anything), else in parallel on the connections the
     listing's prewarm opened."""
-    if all(content._cached(digest) is not None for digest in digests):
+    if all(content.is_kept(digest) for digest in digests):
         return [function(digest) for digest in digests]
     content.client.await_prewarm()
     return parallel(function, digests)

@@ -258,6 +258,11 @@ class Content:
     def _path(self, digest: str) -> str:
         return os.path.join(cache.cache_dir(), _CACHE_KIND, digest.replace(":", "-"))
 
+    def is_kept(self, digest: str) -> bool:
+        """Whether ``digest`` is on disk, without reading it: enough to plan reads (a file
+        that no longer hashes to its name is still refused, and fetched, when read)."""
+        return self.use_cache and os.path.isfile(self._path(digest))
+
     def _cached(self, digest: str) -> bytes | None:
         """A kept document, only if it still hashes to its name."""
         if not self.use_cache:
